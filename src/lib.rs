@@ -1,0 +1,1 @@
+//! hotline: SIP call intake for technical-support hotlines.

@@ -1,0 +1,258 @@
+//! The typed shape of `config/hotline.toml`.
+//!
+//! Every struct denies unknown keys, so a typo is an error naming the key
+//! rather than a silently ignored setting. Defaults are the desk's service
+//! standard (`SERVICE-STANDARD.md`), so an empty file is a working desk.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::ConfigDuration;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub desk: DeskConfig,
+    pub daemon: DaemonConfig,
+    pub sip: SipConfig,
+    pub answer: AnswerConfig,
+    pub admin: AdminConfig,
+    pub database: DatabaseConfig,
+    pub tickets: TicketsConfig,
+    pub sla: SlaConfig,
+    /// Problem categories the desk uses; the IVR menu maps keys to these.
+    #[serde(rename = "category")]
+    pub categories: Vec<CategoryConfig>,
+}
+
+/// Who the desk is: spoken in the greeting, never baked into a recording.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeskConfig {
+    pub company: String,
+    /// IANA time zone is not needed: times are shown in the machine's local
+    /// time; this only names the default prompt language.
+    pub language: String,
+}
+
+impl Default for DeskConfig {
+    fn default() -> Self {
+        Self {
+            company: "Example Corp".into(),
+            language: "en".into(),
+        }
+    }
+}
+
+/// Process-level settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Where tickets' journal, recordings and the embedded database live.
+    /// Empty: `/var/lib/hotline` for root, `~/.local/share/hotline` otherwise.
+    pub data_dir: String,
+}
+
+/// SIP signalling.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Addresses to listen on, UDP and TCP on each.
+    pub listen: Vec<String>,
+    /// Calls in progress at most; the next caller hears 503 at once.
+    pub max_calls: u32,
+    /// Peers (IP addresses) whose P-Asserted-Identity is believed.
+    pub trusted_peers: Vec<String>,
+    /// Seconds a draining daemon lets calls in progress continue.
+    pub drain_timeout: ConfigDuration,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec!["0.0.0.0:5060".into()],
+            max_calls: 1000,
+            trusted_peers: Vec::new(),
+            drain_timeout: ConfigDuration(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// How quickly a call is answered ("within three rings").
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnswerConfig {
+    /// Rings before the 200 OK (0 to 3).
+    pub after_rings: u32,
+    /// Length of one ring (North American cadence: 6 s).
+    pub ring_period: ConfigDuration,
+}
+
+impl Default for AnswerConfig {
+    fn default() -> Self {
+        Self {
+            after_rings: 1,
+            ring_period: ConfigDuration(Duration::from_secs(6)),
+        }
+    }
+}
+
+/// The administrators' HTTP API and page.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub listen: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// Where tickets are stored.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `postgres://...`; empty runs a private cluster under the data dir.
+    pub url: String,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// How long a write waits for a connection before the ticket goes to
+    /// the on-disk journal instead (the caller must not wait on a dead DB).
+    pub connect_timeout: ConfigDuration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            pool_size: 16,
+            connect_timeout: ConfigDuration(Duration::from_secs(2)),
+        }
+    }
+}
+
+/// Ticket numbering.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TicketsConfig {
+    /// Numbers reserved from the database sequence ahead of need, so a
+    /// ticket journaled while the database is down already owns its number.
+    pub reserve_numbers: u32,
+}
+
+impl Default for TicketsConfig {
+    fn default() -> Self {
+        Self {
+            reserve_numbers: 200,
+        }
+    }
+}
+
+/// Tier names an agent or a severity can carry.
+pub const TIERS: [&str; 3] = ["L1", "L2", "L3"];
+
+/// The SLA table: one row per severity level.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaConfig {
+    #[serde(rename = "severity")]
+    pub severities: Vec<SeverityConfig>,
+}
+
+impl Default for SlaConfig {
+    /// The desk's standard table: critical/major/minor.
+    fn default() -> Self {
+        let row = |digit: &str, name: &str, meaning: &str, resp: u64, res: u64, tier: &str| {
+            SeverityConfig {
+                digit: digit.into(),
+                name: name.into(),
+                meaning: meaning.into(),
+                response: ConfigDuration(Duration::from_secs(resp * 60)),
+                resolution: ConfigDuration(Duration::from_secs(res * 60)),
+                tier: tier.into(),
+            }
+        };
+        Self {
+            severities: vec![
+                row(
+                    "1",
+                    "critical",
+                    "core business completely down, or major loss",
+                    30,
+                    4 * 60,
+                    "L3",
+                ),
+                row(
+                    "2",
+                    "major",
+                    "part of the business impaired, a workaround exists",
+                    60,
+                    8 * 60,
+                    "L2",
+                ),
+                row(
+                    "3",
+                    "minor",
+                    "no business impact: questions, cosmetic issues",
+                    120,
+                    24 * 60,
+                    "L1",
+                ),
+            ],
+        }
+    }
+}
+
+/// One row of the SLA table.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SeverityConfig {
+    /// Keypad digit that picks this level in the severity menu.
+    pub digit: String,
+    /// Stored on tickets; lowercase letters, digits and `_`.
+    pub name: String,
+    /// Spoken and shown to people.
+    #[serde(default)]
+    pub meaning: String,
+    /// Until a support person first talks to the caller.
+    pub response: ConfigDuration,
+    /// Until the problem is solved.
+    pub resolution: ConfigDuration,
+    /// Tier that handles it: L1, L2 or L3.
+    pub tier: String,
+}
+
+/// A problem category.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryConfig {
+    pub digit: String,
+    /// Stored on tickets; lowercase letters, digits and `_`.
+    pub name: String,
+    #[serde(default)]
+    pub label: String,
+}
+
+/// The desk's five categories, used when the file names none.
+pub fn default_categories() -> Vec<CategoryConfig> {
+    [
+        ("1", "hardware", "Hardware"),
+        ("2", "software", "Software"),
+        ("3", "network", "Network"),
+        ("4", "account_access", "Account and access"),
+        ("5", "how_to", "How-to questions"),
+    ]
+    .into_iter()
+    .map(|(digit, name, label)| CategoryConfig {
+        digit: digit.into(),
+        name: name.into(),
+        label: label.into(),
+    })
+    .collect()
+}

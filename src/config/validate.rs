@@ -1,0 +1,216 @@
+//! Rules a well-formed file must still satisfy (ranges, uniqueness, cross
+//! references). Each problem is `(key, message)`; the message says what
+//! would be valid.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::types::{Config, TIERS};
+
+type Problems = Vec<(String, String)>;
+
+pub(super) fn validate(c: &Config) -> Problems {
+    let mut p = Problems::new();
+    desk(c, &mut p);
+    sip(c, &mut p);
+    admin_and_db(c, &mut p);
+    sla(c, &mut p);
+    categories(c, &mut p);
+    p
+}
+
+fn desk(c: &Config, p: &mut Problems) {
+    if c.desk.company.trim().is_empty() {
+        p.push((
+            "desk.company".into(),
+            "is empty; the greeting names the company, e.g. company = \"Example Corp\"".into(),
+        ));
+    }
+    if !["en", "zh"].contains(&c.desk.language.as_str()) {
+        p.push((
+            "desk.language".into(),
+            format!("`{}` has no prompts; use \"en\" or \"zh\"", c.desk.language),
+        ));
+    }
+}
+
+fn sip(c: &Config, p: &mut Problems) {
+    if c.sip.listen.is_empty() {
+        p.push((
+            "sip.listen".into(),
+            "is empty; give at least one address, e.g. [\"0.0.0.0:5060\"]".into(),
+        ));
+    }
+    for (i, addr) in c.sip.listen.iter().enumerate() {
+        if addr.parse::<SocketAddr>().is_err() {
+            p.push((
+                format!("sip.listen[{i}]"),
+                format!("`{addr}` is not ADDRESS:PORT, e.g. \"0.0.0.0:5060\" or \"[::]:5060\""),
+            ));
+        }
+    }
+    for (i, peer) in c.sip.trusted_peers.iter().enumerate() {
+        if peer.parse::<IpAddr>().is_err() {
+            p.push((
+                format!("sip.trusted_peers[{i}]"),
+                format!("`{peer}` is not an IP address, e.g. \"10.0.0.5\""),
+            ));
+        }
+    }
+    if c.sip.max_calls == 0 {
+        p.push((
+            "sip.max_calls".into(),
+            "is 0, so every call would be refused; use 1 or more".into(),
+        ));
+    }
+    if c.answer.after_rings > 3 {
+        p.push((
+            "answer.after_rings".into(),
+            format!(
+                "is {}; the service standard answers within three rings: use 0 to 3",
+                c.answer.after_rings
+            ),
+        ));
+    }
+    let ring = c.answer.ring_period.as_duration();
+    if ring < Duration::from_millis(500) || ring > Duration::from_secs(10) {
+        p.push((
+            "answer.ring_period".into(),
+            format!(
+                "is {}; a ring lasts between 500ms and 10s (6s in North America, 3s in Europe)",
+                c.answer.ring_period
+            ),
+        ));
+    }
+}
+
+fn admin_and_db(c: &Config, p: &mut Problems) {
+    if c.admin.listen.parse::<SocketAddr>().is_err() {
+        p.push((
+            "admin.listen".into(),
+            format!(
+                "`{}` is not ADDRESS:PORT, e.g. \"127.0.0.1:8080\"",
+                c.admin.listen
+            ),
+        ));
+    }
+    let url = &c.database.url;
+    if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        p.push((
+            "database.url".into(),
+            "must start with postgres:// (or be empty to run the embedded database)".into(),
+        ));
+    }
+    if c.database.pool_size == 0 || c.database.pool_size > 500 {
+        p.push((
+            "database.pool_size".into(),
+            format!("is {}; use 1 to 500", c.database.pool_size),
+        ));
+    }
+    if !(10..=100_000).contains(&c.tickets.reserve_numbers) {
+        p.push((
+            "tickets.reserve_numbers".into(),
+            format!("is {}; use 10 to 100000", c.tickets.reserve_numbers),
+        ));
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn is_digit(s: &str) -> bool {
+    s.len() == 1 && s.as_bytes()[0].is_ascii_digit()
+}
+
+fn sla(c: &Config, p: &mut Problems) {
+    if c.sla.severities.is_empty() {
+        p.push((
+            "sla.severity".into(),
+            "has no rows; define at least one [[sla.severity]] level".into(),
+        ));
+    }
+    let mut digits = HashSet::new();
+    let mut names = HashSet::new();
+    for (i, s) in c.sla.severities.iter().enumerate() {
+        let key = |k: &str| format!("sla.severity[{i}].{k}");
+        if !is_digit(&s.digit) {
+            p.push((
+                key("digit"),
+                format!("`{}` is not one keypad digit 0-9", s.digit),
+            ));
+        } else if !digits.insert(s.digit.clone()) {
+            p.push((
+                key("digit"),
+                format!("digit {} is used by two levels", s.digit),
+            ));
+        }
+        if !is_name(&s.name) {
+            p.push((
+                key("name"),
+                format!("`{}`: use lowercase letters, digits and _", s.name),
+            ));
+        } else if !names.insert(s.name.clone()) {
+            p.push((key("name"), format!("level `{}` is defined twice", s.name)));
+        }
+        if s.response.as_duration().is_zero() {
+            p.push((
+                key("response"),
+                "is zero; give a target like \"30m\"".into(),
+            ));
+        }
+        if s.resolution < s.response {
+            p.push((
+                key("resolution"),
+                format!(
+                    "{} is shorter than the response target {}",
+                    s.resolution, s.response
+                ),
+            ));
+        }
+        if !TIERS.contains(&s.tier.as_str()) {
+            p.push((
+                key("tier"),
+                format!(
+                    "`{}` is not a tier; use one of {}",
+                    s.tier,
+                    TIERS.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+fn categories(c: &Config, p: &mut Problems) {
+    let mut digits = HashSet::new();
+    let mut names = HashSet::new();
+    for (i, cat) in c.categories.iter().enumerate() {
+        let key = |k: &str| format!("category[{i}].{k}");
+        if !is_digit(&cat.digit) {
+            p.push((
+                key("digit"),
+                format!("`{}` is not one keypad digit 0-9", cat.digit),
+            ));
+        } else if !digits.insert(cat.digit.clone()) {
+            p.push((
+                key("digit"),
+                format!("digit {} is used by two categories", cat.digit),
+            ));
+        }
+        if !is_name(&cat.name) {
+            p.push((
+                key("name"),
+                format!("`{}`: use lowercase letters, digits and _", cat.name),
+            ));
+        } else if !names.insert(cat.name.clone()) {
+            p.push((
+                key("name"),
+                format!("category `{}` is defined twice", cat.name),
+            ));
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Tickets: the PostgreSQL store with SLA deadlines, the journal that keeps
+//! tickets while the database is down, and the embedded cluster used when
+//! no database URL is configured.
+//!
+//! - [`model`]: ticket, update, history event, typed [`TicketNumber`].
+//! - [`sla`]: the severity table in force and the deadlines it gives.
+//! - [`store`]: [`TicketStore`], what the call path uses.
+//! - [`journal`], [`numbers`]: the on-disk parts that make outages safe.
+//! - [`repo`]: the SQL. [`db`]: connecting and migrating.
+//! - [`embedded`]: the private PostgreSQL cluster. [`report`]: CLI output.
+
+pub mod db;
+pub mod embedded;
+pub mod journal;
+pub mod model;
+pub mod numbers;
+pub mod repo;
+pub mod report;
+pub mod sla;
+pub mod store;
+
+pub use model::{NewTicket, Ticket, TicketEvent, TicketNumber, TicketStatus, TicketUpdate};
+pub use sla::SlaPolicy;
+pub use store::{Created, StoreError, TicketStore};

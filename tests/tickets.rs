@@ -1,0 +1,322 @@
+//! The ticket store against a real PostgreSQL cluster.
+
+mod common;
+
+use std::collections::HashSet;
+
+use chrono::{TimeDelta, Utc};
+use hotline::config::Config;
+use hotline::tickets::repo::{self, TicketFilter};
+use hotline::tickets::{NewTicket, SlaPolicy, TicketStatus, TicketStore, TicketUpdate};
+
+fn new_ticket(call_id: &str, severity: &str) -> NewTicket {
+    let received = Utc::now() - TimeDelta::seconds(8);
+    NewTicket {
+        call_id: call_id.into(),
+        caller_number: "+15551230000".into(),
+        caller_name: Some("Ada".into()),
+        caller_private: false,
+        customer_ref: None,
+        callback_number: None,
+        category: Some("software".into()),
+        severity: severity.into(),
+        received_at: received,
+        answered_at: Some(received + TimeDelta::seconds(6)),
+        flow_version: Some("v1".into()),
+    }
+}
+
+async fn store() -> (
+    TicketStore,
+    hotline::tickets::store::Replayer,
+    tempfile::TempDir,
+) {
+    let (pool, _) = common::shared().fresh_db().await;
+    let data = tempfile::tempdir().unwrap();
+    let (store, replayer) = TicketStore::open(pool, data.path(), 200).await.unwrap();
+    (store, replayer, data)
+}
+
+#[tokio::test]
+async fn deadlines_follow_each_severity_of_the_standard_table() {
+    let (store, _r, _d) = store().await;
+    let policy = SlaPolicy::from_config(&Config::default());
+    for (sev, response, resolution, tier) in [
+        (
+            "critical",
+            TimeDelta::minutes(30),
+            TimeDelta::hours(4),
+            "L3",
+        ),
+        ("major", TimeDelta::hours(1), TimeDelta::hours(8), "L2"),
+        ("minor", TimeDelta::hours(2), TimeDelta::hours(24), "L1"),
+    ] {
+        let created = store
+            .create(new_ticket(&format!("dl-{sev}"), sev), &policy)
+            .await
+            .unwrap();
+        assert!(!created.journaled);
+        let t = repo::by_number(store.pool(), created.ticket.number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.response_due_at - t.received_at, response, "{sev}");
+        assert_eq!(t.resolution_due_at - t.received_at, resolution, "{sev}");
+        assert_eq!(t.response_target, response);
+        assert_eq!(t.assigned_tier, tier);
+        assert!(t.received_at <= t.answered_at.unwrap() && t.answered_at.unwrap() <= t.created_at);
+        // Microsecond precision survives the round trip.
+        assert_eq!(t, created.ticket);
+    }
+}
+
+#[tokio::test]
+async fn the_other_manuals_table_is_configuration_only() {
+    let (store, _r, _d) = store().await;
+    let text = std::fs::read_to_string("config/sla-urgent.toml").unwrap();
+    let config = hotline::config::parse_str(&text, "config/sla-urgent.toml".as_ref()).unwrap();
+    let policy = SlaPolicy::from_config(&config);
+    let t = store
+        .create(new_ticket("urgent-1", "urgent"), &policy)
+        .await
+        .unwrap()
+        .ticket;
+    assert_eq!(t.response_due_at - t.received_at, TimeDelta::minutes(15));
+    let t = store
+        .create(new_ticket("urgent-2", "important"), &policy)
+        .await
+        .unwrap()
+        .ticket;
+    assert_eq!(t.response_due_at - t.received_at, TimeDelta::minutes(30));
+}
+
+#[tokio::test]
+async fn creating_the_same_calls_ticket_twice_returns_the_first() {
+    let (store, _r, _d) = store().await;
+    let policy = SlaPolicy::from_config(&Config::default());
+    let first = store
+        .create(new_ticket("same-call", "major"), &policy)
+        .await
+        .unwrap();
+    let mut again = new_ticket("same-call", "minor");
+    again.caller_number = "other".into();
+    let second = store.create(again, &policy).await.unwrap();
+    assert_eq!(first.ticket.number, second.ticket.number);
+    assert_eq!(second.ticket.severity, "major");
+    assert_eq!(repo::count(store.pool()).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_tickets_get_a_thousand_numbers() {
+    let (store, _r, _d) = store().await;
+    let policy = SlaPolicy::from_config(&Config::default());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..1000 {
+        let (store, policy) = (store.clone(), policy.clone());
+        tasks.spawn(async move {
+            store
+                .create(new_ticket(&format!("conc-{i}"), "minor"), &policy)
+                .await
+                .unwrap()
+                .ticket
+                .number
+        });
+    }
+    let mut numbers = HashSet::new();
+    while let Some(n) = tasks.join_next().await {
+        assert!(numbers.insert(n.unwrap()), "duplicate ticket number");
+    }
+    assert_eq!(numbers.len(), 1000);
+    // Under load a write may fall back to the journal; none may be lost.
+    store.drain_journal().await.unwrap();
+    assert_eq!(store.pending(), 0);
+    assert_eq!(repo::count(store.pool()).await.unwrap(), 1000);
+}
+
+#[tokio::test]
+async fn every_change_is_kept_in_the_history() {
+    let (store, _r, _d) = store().await;
+    let policy = SlaPolicy::from_config(&Config::default());
+    let n = store
+        .create(new_ticket("hist", "critical"), &policy)
+        .await
+        .unwrap()
+        .ticket
+        .number;
+    store
+        .update(
+            n,
+            "ivr",
+            TicketUpdate {
+                customer_ref: Some("C-42".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let answered = Utc::now();
+    store
+        .update(
+            n,
+            "agent:alice",
+            TicketUpdate {
+                status: Some(TicketStatus::InProgress),
+                first_response_at: Some(answered),
+                assigned_agent: Some("alice".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let t = store.get(n).await.unwrap().unwrap();
+    assert_eq!(t.customer_ref.as_deref(), Some("C-42"));
+    assert_eq!(t.status, TicketStatus::InProgress);
+    let events = repo::events(store.pool(), n).await.unwrap();
+    let actions: Vec<_> = events
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("hotline", "created"),
+            ("ivr", "updated"),
+            ("agent:alice", "status")
+        ]
+    );
+    assert_eq!(events[1].detail["customer_ref"], "C-42");
+}
+
+#[tokio::test]
+async fn migrations_applied_twice_change_nothing() {
+    let (pool, _) = common::shared().fresh_db().await;
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    hotline::tickets::db::migrate(&pool).await.unwrap();
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    assert!(before >= 1);
+}
+
+#[tokio::test]
+async fn listing_filters_by_open_severity_and_time() {
+    let (store, _r, _d) = store().await;
+    let policy = SlaPolicy::from_config(&Config::default());
+    let a = store
+        .create(new_ticket("l-a", "critical"), &policy)
+        .await
+        .unwrap()
+        .ticket
+        .number;
+    store
+        .create(new_ticket("l-b", "minor"), &policy)
+        .await
+        .unwrap();
+    store
+        .update(
+            a,
+            "agent",
+            TicketUpdate {
+                status: Some(TicketStatus::Resolved),
+                resolved_at: Some(Utc::now()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let open = repo::list(
+        store.pool(),
+        &TicketFilter {
+            open_only: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].severity, "minor");
+    let crit = repo::list(
+        store.pool(),
+        &TicketFilter {
+            severity: Some("critical".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(crit.len(), 1);
+    let future = repo::list(
+        store.pool(),
+        &TicketFilter {
+            since: Some(Utc::now() + TimeDelta::hours(1)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(future.is_empty());
+}
+
+#[tokio::test]
+async fn cli_lists_and_shows_tickets_for_people_and_scripts() {
+    let (store, _r, data) = store().await;
+    let policy = SlaPolicy::from_config(&Config::default());
+    let n = store
+        .create(new_ticket("cli-1", "critical"), &policy)
+        .await
+        .unwrap()
+        .ticket
+        .number;
+    let db_url = db_url_of(&store).await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(common::hotline_bin())
+            .args(args)
+            .args([
+                "--database-url",
+                &db_url,
+                "--data-dir",
+                data.path().to_str().unwrap(),
+                "--config",
+                "config/hotline.toml",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = run(&["tickets", "list", "--open"]);
+    assert!(table.starts_with("NUMBER"), "{table}");
+    assert!(
+        table.contains(&n.to_string()) && table.contains("left"),
+        "{table}"
+    );
+    let json = run(&["tickets", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["number"], n.0);
+    let show = run(&["tickets", "show", &n.to_string()]);
+    assert!(
+        show.contains("Response due") && show.contains("created"),
+        "{show}"
+    );
+}
+
+/// The URL of the database the store's pool points at.
+async fn db_url_of(store: &TicketStore) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    common::shared()
+        .cluster
+        .url()
+        .replace("/hotline?", &format!("/{name}?"))
+}

@@ -109,6 +109,9 @@ enum TicketsCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Write tickets journaled during a database outage now (the daemon
+    /// does this by itself as soon as the database is back)
+    Flush,
 }
 
 fn main() -> ExitCode {
@@ -378,14 +381,28 @@ async fn tickets_on(
                 }
             );
             if wait {
-                while store.pending() > 0 {
-                    let _ = store.drain_journal().await;
-                    if store.pending() > 0 {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                }
+                // The replayer retries with backoff until the database is back.
+                store.drained().await;
             }
             store.shutdown(replayer, Duration::from_secs(2)).await;
+        }
+        TicketsCommand::Flush => {
+            let dir = data_dir(config);
+            let (store, replayer) =
+                TicketStore::open(db.pool.clone(), &dir, config.tickets.reserve_numbers).await?;
+            let before = store.pending();
+            let applied = store.drain_journal().await;
+            let left = store.shutdown(replayer, Duration::from_secs(2)).await;
+            match applied {
+                Ok(n) => println!("{n} journaled write(s) applied, {left} left (of {before})"),
+                Err(e) => {
+                    eprintln!(
+                        "hotline: {e}; {left} journaled write(s) stay in {}",
+                        dir.join("journal").display()
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

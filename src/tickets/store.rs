@@ -57,6 +57,9 @@ struct Inner {
     /// Migrations applied by this process (needed before replaying).
     migrated: AtomicBool,
     wake: Notify,
+    /// Journal length, published after every append and removal, so
+    /// shutdown, the CLI and tests can await "drained" as an event.
+    pending_tx: tokio::sync::watch::Sender<usize>,
     /// Held for the store's life: one process owns a journal.
     _lock: File,
 }
@@ -111,6 +114,7 @@ impl TicketStore {
             );
         }
         let numbers = NumberPool::open(&data_dir.join("ticket-numbers.json"))?;
+        let pending = journal.len();
         let store = Self {
             inner: Arc::new(Inner {
                 pool,
@@ -121,6 +125,7 @@ impl TicketStore {
                 refill_gate: tokio::sync::Mutex::new(()),
                 migrated: AtomicBool::new(false),
                 wake: Notify::new(),
+                pending_tx: tokio::sync::watch::Sender::new(pending),
                 _lock: lock_file,
             }),
         };
@@ -141,6 +146,16 @@ impl TicketStore {
     /// Writes waiting for the database.
     pub fn pending(&self) -> usize {
         lock(&self.inner.journal).len()
+    }
+
+    /// Resolves once the journal is empty (at once if it is).
+    pub async fn drained(&self) {
+        let mut rx = self.inner.pending_tx.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    fn publish_pending(inner: &Inner, journal: &Journal) {
+        inner.pending_tx.send_replace(journal.len());
     }
 
     /// Create the ticket for a call, computing its deadlines from `policy`.
@@ -220,12 +235,17 @@ impl TicketStore {
     async fn journal(&self, op: JournalOp) -> Result<(), StoreError> {
         let inner = self.inner.clone();
         // fsync blocks: keep it off the async workers.
-        tokio::task::spawn_blocking(move || lock(&inner.journal).append(op))
-            .await
-            .map_err(|e| JournalError::Io {
-                path: PathBuf::from("journal"),
-                source: std::io::Error::other(e),
-            })??;
+        tokio::task::spawn_blocking(move || {
+            let mut journal = lock(&inner.journal);
+            let seq = journal.append(op);
+            Self::publish_pending(&inner, &journal);
+            seq
+        })
+        .await
+        .map_err(|e| JournalError::Io {
+            path: PathBuf::from("journal"),
+            source: std::io::Error::other(e),
+        })??;
         self.inner.wake.notify_one();
         Ok(())
     }
@@ -328,18 +348,25 @@ impl TicketStore {
             match result {
                 Ok(()) => {
                     let inner = self.inner.clone();
-                    tokio::task::spawn_blocking(move || lock(&inner.journal).remove(seq))
-                        .await
-                        .map_err(|e| JournalError::Io {
-                            path: PathBuf::from("journal"),
-                            source: std::io::Error::other(e),
-                        })??;
+                    tokio::task::spawn_blocking(move || {
+                        let mut journal = lock(&inner.journal);
+                        let removed = journal.remove(seq);
+                        Self::publish_pending(&inner, &journal);
+                        removed
+                    })
+                    .await
+                    .map_err(|e| JournalError::Io {
+                        path: PathBuf::from("journal"),
+                        source: std::io::Error::other(e),
+                    })??;
                     applied += 1;
                 }
                 Err(e) if repo::is_unavailable(&e) => return Err(e.into()),
                 Err(e) => {
                     tracing::error!(error = %e, seq, "database refused a journal entry; set aside in journal/failed/");
-                    lock(&self.inner.journal).set_aside(seq);
+                    let mut journal = lock(&self.inner.journal);
+                    journal.set_aside(seq);
+                    Self::publish_pending(&self.inner, &journal);
                 }
             }
         }

@@ -1,0 +1,7 @@
+//! Media building blocks: pure, sans-io pieces that the RTP shell drives.
+//!
+//! - [`codec`]: G.711 µ-law / A-law.
+//! - [`dtmf`]: key presses from RFC 4733 packets, SIP INFO bodies and in-band tones.
+
+pub mod codec;
+pub mod dtmf;

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Regenerates the default IVR prompts with espeak-ng and sox.
+#
+#   COMPANY="ACME Ltd" COMPANY_ZH="某某公司" prompts/make-prompts.sh
+#
+# Output (repeatable: sox -R fixes the dither seed): 8 kHz mono 16-bit PCM WAV (what G.711 carries, so nothing is
+# converted at load time). The greeting is split into parts so the company
+# name is never baked into a recording: hello + company + service.
+# Needs: espeak-ng (voices en-us and cmn-latn-pinyin), sox.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+COMPANY="${COMPANY:-Example Corp}"
+COMPANY_ZH="${COMPANY_ZH:-$COMPANY}"
+# Mandarin voice: espeak-ng's `cmn` variant that reads Latin as pinyin. Debian's
+# cmn dictionary lacks many characters (技, 您, 硬 ...); for those espeak-ng
+# falls back to their pinyin, and plain `cmn` reads that pinyin as English
+# ("ji four"). This variant pronounces it as Mandarin.
+ZH_VOICE="${ZH_VOICE:-cmn-latn-pinyin}"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+# say VOICE OUT TEXT: speak, resample to 8 kHz mono 16-bit, normalise to -3 dBFS.
+say() {
+    local voice=$1 out=$2 text=$3
+    espeak-ng -v "$voice" -s 150 -w "$TMP/raw.wav" -- "$text"
+    sox -R "$TMP/raw.wav" -r 8000 -c 1 -b 16 -e signed-integer "$out" norm -3
+}
+
+mkdir -p en zh
+
+# Played before a language is chosen, so it lives at the top level.
+say en-us "$TMP/lang-en.wav" "For English, press 1."
+say "$ZH_VOICE" "$TMP/lang-zh.wav" "中文服务请按2。"
+sox -R "$TMP/lang-en.wav" "$TMP/lang-zh.wav" language-choice.wav
+
+# 1 kHz, 200 ms, -6 dBFS, with 5 ms fades so it does not click.
+sox -R -n -r 8000 -c 1 -b 16 -e signed-integer beep.wav synth 0.2 sine 1000 vol 0.5 fade 0.005 0.2 0.005
+
+# English ------------------------------------------------------------------
+e() { say en-us "en/$1.wav" "$2"; }
+e greeting-hello "Hello, this is"
+e company "$COMPANY"
+e greeting-service "technical support."
+e category-menu "Please choose the problem category. For hardware, press 1. For software, press 2. For network, press 3. For account and access, press 4. For how-to questions, press 5."
+e severity-menu "How severe is the problem? Press 1 for critical: your core business is completely down. Press 2 for major: part of your business is impaired, and a workaround exists. Press 3 for minor: questions or cosmetic issues."
+e customer-number "Please enter your customer number, followed by the hash key. If you do not have one, just press hash."
+e callback-number "Please enter the number we should call you back on, followed by the hash key."
+e record-message "Please describe your problem after the beep. Press hash when you are done."
+e invalid-choice "Sorry, that is not a valid choice."
+e no-input "Sorry, we did not receive any input."
+e ticket-number-is "Your ticket number is"
+e callback-within "We will call you back within"
+e minutes "minutes"
+e hour "hour"
+e hours "hours"
+e thank-you-goodbye "Thank you for calling. Goodbye."
+e agents-busy "All our agents are busy at the moment. Please stay on the line."
+words=(zero one two three four five six seven eight nine)
+for d in 0 1 2 3 4 5 6 7 8 9; do e "digit-$d" "${words[$d]}"; done
+for n in "1 one" "2 two" "4 four" "8 eight" "15 fifteen" "24 twenty-four" "30 thirty"; do
+    e "number-${n%% *}" "${n#* }"
+done
+
+# Mandarin Chinese ---------------------------------------------------------
+z() { say "$ZH_VOICE" "zh/$1.wav" "$2"; }
+z greeting-hello "您好，这里是"
+# A Latin-script name is spoken by the English voice (the pinyin voice would
+# read "Corp" as pinyin); a Chinese name by the Mandarin one.
+if [[ "$COMPANY_ZH" =~ ^[[:print:]]*$ ]] && LC_ALL=C grep -q '^[ -~]*$' <<<"$COMPANY_ZH"; then
+    say en-us zh/company.wav "$COMPANY_ZH"
+else
+    z company "$COMPANY_ZH"
+fi
+z greeting-service "技术支持。"
+z category-menu "请选择问题类别。硬件问题请按1，软件问题请按2，网络问题请按3，账号和权限问题请按4，使用咨询请按5。"
+z severity-menu "请选择问题的严重程度。严重请按1：核心业务完全中断。较重请按2：部分业务受影响，但有临时解决办法。一般请按3：咨询或显示等小问题。"
+z customer-number "请输入您的客户编号，以井号键结束。如果没有，请直接按井号键。"
+z callback-number "请输入您的回拨电话号码，以井号键结束。"
+z record-message "请在提示音后描述您的问题，说完请按井号键。"
+z invalid-choice "对不起，您的选择无效。"
+z no-input "对不起，我们没有收到您的输入。"
+z ticket-number-is "您的工单号是"
+z callback-within "我们将在"
+z callback-within-end "内给您回电。"
+z minutes "分钟"
+z hour "个小时"
+z hours "个小时"
+z thank-you-goodbye "感谢您的来电，再见。"
+z agents-busy "所有客服人员正忙，请稍候。"
+zdigits=(零 一 二 三 四 五 六 七 八 九)
+for d in 0 1 2 3 4 5 6 7 8 9; do z "digit-$d" "${zdigits[$d]}"; done
+# "两" (not "二") before a measure word: 两个小时.
+for n in "1 一" "2 两" "4 四" "8 八" "15 十五" "24 二十四" "30 三十"; do
+    z "number-${n%% *}" "${n#* }"
+done
+
+echo "prompts written to $(pwd) (company: $COMPANY / $COMPANY_ZH)"

@@ -25,13 +25,16 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// The embedded cluster in use, and whether this process started it.
+pub type EmbeddedInUse = Option<(EmbeddedCluster, bool)>;
+
 /// Where the tickets live, and the embedded cluster if we run one.
 pub struct Database {
     pub pool: PgPool,
     pub target: String,
     /// Set when the embedded cluster is used; `started` if we started it
     /// (and so stop it on shutdown).
-    pub embedded: Option<(EmbeddedCluster, bool)>,
+    pub embedded: EmbeddedInUse,
 }
 
 /// Options for `url`, or for the embedded cluster under `data_dir` (which
@@ -39,7 +42,7 @@ pub struct Database {
 pub fn options(
     url: &str,
     data_dir: &Path,
-) -> Result<(PgConnectOptions, String, Option<(EmbeddedCluster, bool)>), DbError> {
+) -> Result<(PgConnectOptions, String, EmbeddedInUse), DbError> {
     if url.is_empty() {
         let cluster = EmbeddedCluster::new(data_dir)?;
         let started = cluster.start()?;

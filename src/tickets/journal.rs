@@ -31,7 +31,7 @@ pub enum JournalOp {
         op_id: String,
         at: DateTime<Utc>,
         actor: String,
-        update: TicketUpdate,
+        update: Box<TicketUpdate>,
     },
 }
 
@@ -210,7 +210,6 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tickets::model::TicketUpdate;
 
     fn update(n: i64) -> JournalOp {
         JournalOp::Update {
@@ -218,7 +217,7 @@ mod tests {
             op_id: format!("op-{n}"),
             at: Utc::now(),
             actor: "test".into(),
-            update: TicketUpdate::default(),
+            update: Box::default(),
         }
     }
 

@@ -219,7 +219,7 @@ impl TicketStore {
             op_id,
             at,
             actor: actor.to_string(),
-            update,
+            update: Box::new(update),
         })
         .await
     }

@@ -1,1 +1,2 @@
 //! hotline: SIP call intake for technical-support hotlines.
+pub mod sip;

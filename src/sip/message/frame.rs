@@ -262,6 +262,9 @@ mod tests {
         let m = b"OPTIONS sip:a@b SIP/2.0\r\nl: 4\r\n\r\nbodyNEXT";
         assert_eq!(stream_message_len(m).unwrap(), Some(m.len() - 4));
         assert_eq!(stream_message_len(&m[..30]).unwrap(), None);
-        assert_eq!(stream_message_len(b"OPTIONS sip:a@b SIP/2.0\r\nl: 9\r\n\r\nab").unwrap(), None);
+        assert_eq!(
+            stream_message_len(b"OPTIONS sip:a@b SIP/2.0\r\nl: 9\r\n\r\nab").unwrap(),
+            None
+        );
     }
 }

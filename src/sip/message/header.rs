@@ -162,7 +162,9 @@ impl NameAddr {
             (None, s)
         };
         let (uri_text, params_text) = if let Some(r) = rest.strip_prefix('<') {
-            let gt = r.find('>').ok_or_else(|| HeaderError("missing '>'".into()))?;
+            let gt = r
+                .find('>')
+                .ok_or_else(|| HeaderError("missing '>'".into()))?;
             // Spaces inside <> are not allowed (RFC 4475 badaspec) but are
             // harmless; tolerate them rather than reject a real call.
             (r[..gt].trim(), &r[gt + 1..])

@@ -12,7 +12,7 @@ mod uri;
 use std::fmt;
 
 pub use frame::{canonical_name, stream_message_len, FrameError, MAX_MESSAGE_SIZE};
-pub use header::{param, split_list, CSeq, HeaderError, NameAddr, Params, Via};
+pub use header::{param, parse_params, split_list, CSeq, HeaderError, NameAddr, Params, Via};
 pub use parse::{parse, DropReason, ParseError, Rejection};
 pub use uri::{percent_decode, SipUri, Uri, UriError};
 
@@ -206,6 +206,9 @@ pub struct Response {
 }
 
 /// Either kind of message, as [`parse`] returns it.
+// Requests carry their parsed mandatory headers and are bigger; a message
+// is moved a couple of times per datagram, so boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Request(Request),

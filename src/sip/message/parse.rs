@@ -69,9 +69,14 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
         headers.0.push((n, v));
     }
     if framed.start_line.starts_with("SIP/") {
-        return parse_response(&framed.start_line, headers, framed.rest, bad_lines.is_empty())
-            .map(Message::Response)
-            .map_err(|e| ParseError::Drop(DropReason::BadResponse(e)));
+        return parse_response(
+            &framed.start_line,
+            headers,
+            framed.rest,
+            bad_lines.is_empty(),
+        )
+        .map(Message::Response)
+        .map_err(|e| ParseError::Drop(DropReason::BadResponse(e)));
     }
 
     let reject = |error: ProtocolError, headers: &Headers| -> ParseError {
@@ -83,7 +88,12 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
 
     let parts: Vec<&str> = framed.start_line.split(' ').collect();
     let method = parts.first().copied().unwrap_or_default();
-    let version = parts.last().copied().unwrap_or_default();
+    let version = parts
+        .iter()
+        .rev()
+        .find(|p| !p.is_empty())
+        .copied()
+        .unwrap_or_default();
     if !is_token(method) || !version.starts_with("SIP/") || parts.len() < 3 {
         return Err(ParseError::Drop(DropReason::BadStartLine(
             framed.start_line.chars().take(80).collect(),
@@ -101,7 +111,12 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
     }
     let uri = match Uri::parse(parts[1]) {
         Ok(u) => u,
-        Err(e) => return Err(reject(ProtocolError::BadRequestLine(e.to_string()), &headers)),
+        Err(e) => {
+            return Err(reject(
+                ProtocolError::BadRequestLine(e.to_string()),
+                &headers,
+            ))
+        }
     };
     if let Some(line) = bad_lines.first() {
         let e = bad("header line", format!("not 'name: value': {:?}", line.0));
@@ -138,7 +153,10 @@ fn body(headers: &Headers, rest: &[u8]) -> Result<Vec<u8>, ProtocolError> {
 }
 
 /// Exactly one value of a single-valued header.
-pub(super) fn single<'a>(headers: &'a Headers, name: &'static str) -> Result<&'a str, ProtocolError> {
+pub(super) fn single<'a>(
+    headers: &'a Headers,
+    name: &'static str,
+) -> Result<&'a str, ProtocolError> {
     let mut it = headers.get_all(name);
     match (it.next(), it.next()) {
         (Some(v), None) => Ok(v),

@@ -32,12 +32,13 @@ impl Response {
     }
 
     /// Answer a request we could not fully parse. `None` when there is no
-    /// usable top Via or no CSeq: then nobody could match the answer and we
-    /// drop instead.
+    /// Via or no CSeq: then the client could not match the answer to its
+    /// transaction and we drop instead. A Via that is present but broken is
+    /// enough: it is copied verbatim and the transport answers to the
+    /// datagram's source address (RFC 4475 `badinv01`, `badvers`).
     pub fn for_raw_headers(headers: &Headers, status: u16, reason: &str) -> Option<Response> {
-        let first_via = headers.get("Via").map(split_list)?;
-        Via::parse(first_via.first()?).ok()?;
-        headers.get("CSeq")?;
+        headers.get("Via").filter(|v| !v.is_empty())?;
+        headers.get("CSeq").filter(|v| !v.is_empty())?;
         let tag = (status > 100).then(Tag::random);
         Some(build(headers, status, reason, tag.as_ref()))
     }
@@ -227,8 +228,7 @@ impl Request {
     pub fn stamp_received(&mut self, ip: IpAddr, port: u16) {
         let via = &mut self.vias[0];
         let asked_rport = via.rport().is_some();
-        via.params
-            .retain(|(n, _)| n != "received" && n != "rport");
+        via.params.retain(|(n, _)| n != "received" && n != "rport");
         via.params.push(("received".into(), Some(ip.to_string())));
         if asked_rport {
             via.params.push(("rport".into(), Some(port.to_string())));
@@ -244,8 +244,15 @@ impl Request {
         }
         // Replace the first entry of the first Via header, keep the rest.
         if let Some(first) = self.headers.values_mut("Via").next() {
-            let rest: Vec<String> = split_list(first).into_iter().skip(1).map(String::from).collect();
-            *first = std::iter::once(text).chain(rest).collect::<Vec<_>>().join(", ");
+            let rest: Vec<String> = split_list(first)
+                .into_iter()
+                .skip(1)
+                .map(String::from)
+                .collect();
+            *first = std::iter::once(text)
+                .chain(rest)
+                .collect::<Vec<_>>()
+                .join(", ");
         }
     }
 

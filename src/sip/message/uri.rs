@@ -39,8 +39,7 @@ impl Uri {
         if s.is_empty() {
             return Err(UriError("empty"));
         }
-        if s
-            .bytes()
+        if s.bytes()
             .any(|b| b.is_ascii_whitespace() || b == b'<' || b == b'>' || b == b'"')
         {
             return Err(UriError("whitespace, quote or angle bracket"));
@@ -150,7 +149,11 @@ fn parse_sip(rest: &str) -> Result<SipUri, UriError> {
 pub fn parse_hostport(s: &str) -> Result<(String, Option<u16>), UriError> {
     let (host, port) = if let Some(v6) = s.strip_prefix('[') {
         let (h, after) = v6.split_once(']').ok_or(UriError("unclosed IPv6"))?;
-        if h.is_empty() || !h.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+        if h.is_empty()
+            || !h
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
             return Err(UriError("bad IPv6 reference"));
         }
         let port = match after {
@@ -174,9 +177,10 @@ pub fn parse_hostport(s: &str) -> Result<(String, Option<u16>), UriError> {
     };
     let port = match port {
         None => None,
-        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(p.parse::<u16>().map_err(|_| UriError("port out of range"))?)
-        }
+        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => Some(
+            p.parse::<u16>()
+                .map_err(|_| UriError("port out of range"))?,
+        ),
         Some(_) => return Err(UriError("bad port")),
     };
     Ok((host, port))

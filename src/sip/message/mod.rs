@@ -214,3 +214,6 @@ pub enum Message {
     Request(Request),
     Response(Response),
 }
+
+#[cfg(test)]
+mod tests;

@@ -141,7 +141,7 @@ fn mutated_torture_messages_never_panic() {
     for i in 0..40_000 {
         let base = &pool[i % pool.len()];
         let input = mutate(&mut rng, base, &pool);
-        if matches!(parse(&input), Ok(_)) {
+        if parse(&input).is_ok() {
             accepted += 1;
         }
         exercise(&input);

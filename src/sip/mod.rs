@@ -1,6 +1,6 @@
 //! SIP signalling, sans-io core.
 //!
-//! Everything here is pure: bytes and `Instant`s go in, bytes, decisions and
+//! Everything here but [`transport`] is pure: bytes and `Instant`s go in, bytes, decisions and
 //! deadlines come out. The async shell (transport, call tasks) moves them.
 //!
 //! - [`message`]: the wire format. Parsing, our own typed view of a request or
@@ -14,6 +14,8 @@
 //! - [`uas`]: the UAS-core piece RFC 6026 moved out of the transaction: the
 //!   2xx-to-INVITE retransmission until ACK ([`uas::AckWaiter`]).
 //! - [`dialog`]: dialog identity, local tags, CSeq, building in-dialog BYE.
+//! - [`transport`]: the async shell: UDP and TCP sockets, Via stamping,
+//!   immediate answers to rejected requests, drop counters.
 //! - [`identity`]: who is calling (P-Asserted-Identity / Remote-Party-ID /
 //!   From) and whether they asked for privacy.
 //! - [`validate`]: request checks the UAS core runs before accepting a request
@@ -35,5 +37,6 @@ pub mod error;
 pub mod identity;
 pub mod message;
 pub mod transaction;
+pub mod transport;
 pub mod uas;
 pub mod validate;

@@ -8,6 +8,11 @@
 use crate::sip::error::ProtocolError;
 use crate::sip::message::{Branch, CSeq, CallId, Headers, Method, NameAddr, Request, Tag, Uri};
 
+/// A fresh local tag for the To of our responses (RFC 3261 §19.3).
+pub fn new_local_tag() -> Tag {
+    Tag::random()
+}
+
 /// Call-ID plus both tags (RFC 3261 §12). Our tag is `local_tag`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DialogId {

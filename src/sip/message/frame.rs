@@ -37,6 +37,8 @@ pub enum FrameError {
     Empty,
     #[error("too many header lines")]
     TooManyHeaders,
+    #[error("Content-Length is not a number")]
+    BadContentLength,
 }
 
 /// A header line we could not read, kept so a 400 can name the problem.
@@ -197,7 +199,7 @@ pub fn stream_message_len(buf: &[u8]) -> Result<Option<usize>, FrameError> {
     let mut len = 0usize;
     for (name, value) in &framed.headers {
         if name == "Content-Length" {
-            len = value.parse().map_err(|_| FrameError::NoHeaderEnd)?;
+            len = value.parse().map_err(|_| FrameError::BadContentLength)?;
         }
     }
     let total = head_len.saturating_add(len);
@@ -265,6 +267,10 @@ mod tests {
         assert_eq!(
             stream_message_len(b"OPTIONS sip:a@b SIP/2.0\r\nl: 9\r\n\r\nab").unwrap(),
             None
+        );
+        assert_eq!(
+            stream_message_len(b"OPTIONS sip:a@b SIP/2.0\r\nl: -1\r\n\r\n").unwrap_err(),
+            FrameError::BadContentLength
         );
     }
 }

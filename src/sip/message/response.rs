@@ -110,6 +110,12 @@ fn build(headers: &Headers, status: u16, reason: &str, tag: Option<&Tag>) -> Res
             out.push(name, v);
         }
     }
+    // §8.2.6.1: a 100 echoes the request's Timestamp.
+    if status == 100 {
+        if let Some(ts) = headers.get("Timestamp") {
+            out.push("Timestamp", ts);
+        }
+    }
     let reason = if reason.is_empty() {
         reason_phrase(status)
     } else {

@@ -138,3 +138,15 @@ cseq: 1\r\n OPTIONS\r\n\r\n";
     assert_eq!(r.cseq().method, Method::Options);
     assert_eq!(r.to().uri.as_str(), "sip:a@example.com");
 }
+
+#[test]
+fn trying_echoes_timestamp() {
+    let text = COMPACT.replace("CSeq: 7 INVITE\r\n", "CSeq: 7 INVITE\r\nTimestamp: 54\r\n");
+    let r = req(&text);
+    let trying = Response::for_request(&r, 100, "Trying");
+    assert_eq!(trying.headers.get("Timestamp"), Some("54"));
+    assert_eq!(
+        Response::for_request(&r, 180, "").headers.get("Timestamp"),
+        None
+    );
+}

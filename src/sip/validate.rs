@@ -111,10 +111,18 @@ pub fn validate_request(
             known => ProtocolError::MethodNotAllowed(known.to_string()),
         });
     }
+    // An ACK is never answered, so nothing can be refused: take its SDP
+    // (the answer to an offerless INVITE) if it has a usable one.
+    if *method == Method::Ack {
+        return Ok(Accepted {
+            sdp: sdp_body(req).ok().flatten(),
+            session_timer: None,
+        });
+    }
     if req.max_forwards() == Some(0) {
         return Err(ProtocolError::TooManyHops);
     }
-    if !matches!(method, Method::Ack | Method::Cancel) {
+    if *method != Method::Cancel {
         let unknown: Vec<String> = req
             .require()
             .into_iter()
@@ -133,7 +141,7 @@ pub fn validate_request(
         return Err(ProtocolError::NoSuchDialog);
     }
     let sdp = match method {
-        Method::Invite | Method::Update | Method::Ack => sdp_body(req)?,
+        Method::Invite | Method::Update => sdp_body(req)?,
         _ => None,
     };
     let session_timer = match method {

@@ -162,3 +162,11 @@ fn session_expires_too_small_or_broken() {
     let r = req("INVITE", "Session-Expires: soon\r\n", "");
     assert_eq!(check(&r).unwrap_err().status(), 400);
 }
+
+#[test]
+fn ack_is_never_refused() {
+    let r = req("ACK", "Content-Type: text/plain\r\nRequire: foo\r\n", "x");
+    assert_eq!(check(&r).unwrap(), Accepted::default());
+    let r = req("ACK", "Content-Type: application/sdp\r\n", SDP);
+    assert_eq!(check(&r).unwrap().sdp.as_deref(), Some(SDP.as_bytes()));
+}

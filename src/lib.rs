@@ -2,6 +2,9 @@
 //!
 //! Module map (see README "Architecture" for the path of one call):
 //! - [`config`]: typed `config/hotline.toml`, validation naming file and key.
+//! - [`sip`]: signalling. A hand-written, fuzzed message parser, sans-io
+//!   transactions (RFC 3261 §17, RFC 6026), dialogs, caller identity,
+//!   request validation, and the UDP/TCP transport shell.
 //! - [`media`]: G.711 codecs, DTMF from RFC 4733 / SIP INFO / in-band
 //!   Goertzel, WAV prompts (shared, pre-encoded cache), recorder, SDP
 //!   offer/answer.
@@ -10,4 +13,5 @@
 
 pub mod config;
 pub mod media;
+pub mod sip;
 pub mod tickets;

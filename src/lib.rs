@@ -1,6 +1,10 @@
 //! hotline: SIP call intake for technical-support hotlines.
 //!
 //! Module map (see README "Architecture" for the path of one call):
+//! - [`call`]: the UAS core ([`call::dispatch`]) and one task per call
+//!   ([`call::session`]); the only module that uses all the others.
+//! - [`daemon`]: wiring for `hotline run`: listeners, database, signals,
+//!   shutdown order.
 //! - [`config`]: typed `config/hotline.toml`, validation naming file and key.
 //! - [`sip`]: signalling. A hand-written, fuzzed message parser, sans-io
 //!   transactions (RFC 3261 §17, RFC 6026), dialogs, caller identity,
@@ -11,7 +15,9 @@
 //! - [`tickets`]: PostgreSQL ticket store, SLA policy, the on-disk journal
 //!   that keeps tickets while the database is down, the embedded cluster.
 
+pub mod call;
 pub mod config;
+pub mod daemon;
 pub mod media;
 pub mod sip;
 pub mod tickets;

@@ -159,7 +159,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run => run(config).await,
+        Command::Run => run(config, &cli.global).await,
         Command::Tickets(cmd) => tickets(config, cmd).await,
     }
 }
@@ -229,46 +229,25 @@ fn open_db(config: &Config) -> anyhow::Result<Database> {
     )?)
 }
 
-async fn run(config: Config) -> anyhow::Result<ExitCode> {
-    let dir = data_dir(&config);
-    let db = open_db(&config)?;
-    match db::migrate(&db.pool).await {
-        Ok(()) => {}
-        Err(db::DbError::Migrate(sqlx::migrate::MigrateError::Execute(e)))
-            if repo::is_unavailable(&e) =>
-        {
-            tracing::warn!(error = %e, "database unreachable at start; tickets go to the journal until it returns");
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let (store, replayer) =
-        TicketStore::open(db.pool.clone(), &dir, config.tickets.reserve_numbers).await?;
-    println!("hotline: data directory {}", dir.display());
-    println!("hotline: tickets in {}", db.target);
-    println!(
-        "hotline: SIP would listen on {} (the SIP layer lands with the signalling issue)",
-        config.sip.listen.join(", ")
-    );
-    println!("hotline: running; Ctrl-C or SIGTERM stops it");
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    let left = store.shutdown(replayer, Duration::from_secs(5)).await;
-    if left > 0 {
-        tracing::warn!(
-            pending = left,
-            "journal entries stay on disk for the next start"
+async fn run(config: Config, global: &Global) -> anyhow::Result<ExitCode> {
+    let reload = || load_config(global).map(|(c, _)| c);
+    hotline::daemon::run(config, reload, |listening, db, dir| {
+        let udp: Vec<String> = listening.udp.iter().map(|a| format!("udp {a}")).collect();
+        let tcp: Vec<String> = listening.tcp.iter().map(|a| format!("tcp {a}")).collect();
+        println!("hotline: SIP listening on {}, {}", udp.join(", "), tcp.join(", "));
+        println!("hotline: tickets in {db}");
+        println!("hotline: data directory {}", dir.display());
+        let first = listening.udp[0];
+        let host = if first.ip().is_unspecified() { "<this machine's IP>".to_string() } else { first.ip().to_string() };
+        println!(
+            "hotline: call it from a softphone: sip:hotline@{host}:{} (e.g. `baresip -e 'd sip:hotline@{host}:{}'`)",
+            first.port(),
+            first.port()
         );
-    }
-    db.close().await;
+        println!("hotline: running; Ctrl-C or SIGTERM drains calls and stops, SIGHUP reloads the configuration");
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-    }
 }
 
 fn parse_since(s: &str) -> anyhow::Result<DateTime<Utc>> {

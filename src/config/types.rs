@@ -18,6 +18,7 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub sip: SipConfig,
     pub answer: AnswerConfig,
+    pub media: MediaConfig,
     pub admin: AdminConfig,
     pub database: DatabaseConfig,
     pub tickets: TicketsConfig,
@@ -96,6 +97,40 @@ impl Default for AnswerConfig {
             after_rings: 1,
             ring_period: ConfigDuration(Duration::from_secs(6)),
         }
+    }
+}
+
+/// RTP media.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// UDP ports for RTP, `FIRST-LAST` (even ports are used, RTCP is +1).
+    pub rtp_ports: String,
+    /// Address put in SDP and Via/Contact. Empty: the address the caller
+    /// dialled (Request-URI host) when it is an IP, else the SIP listen
+    /// address when it is not a wildcard, else 127.0.0.1.
+    pub address: String,
+    /// A call with no RTP from the caller for this long (not while on hold)
+    /// is ended with BYE.
+    pub rtp_timeout: ConfigDuration,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            rtp_ports: "20000-30000".into(),
+            address: String::new(),
+            rtp_timeout: ConfigDuration(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl MediaConfig {
+    /// The port range, if `rtp_ports` is well formed.
+    pub fn port_range(&self) -> Option<(u16, u16)> {
+        let (a, b) = self.rtp_ports.split_once('-')?;
+        let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        (a <= b && a >= 1024).then_some((a, b))
     }
 }
 

@@ -14,6 +14,7 @@ pub(super) fn validate(c: &Config) -> Problems {
     let mut p = Problems::new();
     desk(c, &mut p);
     sip(c, &mut p);
+    media(c, &mut p);
     admin_and_db(c, &mut p);
     sla(c, &mut p);
     categories(c, &mut p);
@@ -81,6 +82,31 @@ fn sip(c: &Config, p: &mut Problems) {
                 "is {}; a ring lasts between 500ms and 10s (6s in North America, 3s in Europe)",
                 c.answer.ring_period
             ),
+        ));
+    }
+}
+
+fn media(c: &Config, p: &mut Problems) {
+    match c.media.port_range() {
+        Some((a, b)) if b - a >= 1 => {}
+        _ => p.push((
+            "media.rtp_ports".into(),
+            format!(
+                "`{}` is not a port range FIRST-LAST above 1023 with room for one call, e.g. \"20000-30000\"",
+                c.media.rtp_ports
+            ),
+        )),
+    }
+    if !c.media.address.is_empty() && c.media.address.parse::<IpAddr>().is_err() {
+        p.push((
+            "media.address".into(),
+            format!("`{}` is not an IP address (no host names: DNS is never consulted on the call path)", c.media.address),
+        ));
+    }
+    if c.media.rtp_timeout.as_duration() < Duration::from_secs(1) {
+        p.push((
+            "media.rtp_timeout".into(),
+            "is under 1s; use e.g. \"30s\"".into(),
         ));
     }
 }

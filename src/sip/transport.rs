@@ -59,6 +59,29 @@ impl Inbound {
     }
 }
 
+/// Send a response over `reply`, to where RFC 3581 says for UDP (`source`
+/// is the request's source address) or down the same TCP connection.
+pub async fn send_response(
+    reply: &ReplyTo,
+    source: SocketAddr,
+    resp: &Response,
+) -> std::io::Result<()> {
+    let dest = response_destination(resp, source);
+    send_to(reply, dest, &resp.to_bytes()).await
+}
+
+/// Send bytes to `dest` over `reply`'s transport (TCP ignores `dest`: the
+/// connection already names the peer).
+pub async fn send_to(reply: &ReplyTo, dest: SocketAddr, bytes: &[u8]) -> std::io::Result<()> {
+    match reply {
+        ReplyTo::Udp(sock) => sock.send_to(bytes, dest).await.map(|_| ()),
+        ReplyTo::Tcp(tx) => tx
+            .send(bytes.to_vec())
+            .await
+            .map_err(|_| std::io::Error::other("connection closed")),
+    }
+}
+
 /// Counters for what never reached the core.
 #[derive(Debug, Default)]
 pub struct Stats {

@@ -1,0 +1,386 @@
+//! The UAS core: one task that owns the transaction table and the map of
+//! live dialogs, answers what needs no call (OPTIONS, REGISTER, CANCEL,
+//! rejections, 503 when full or draining), starts a call task for each new
+//! INVITE, and routes in-dialog requests to their call.
+//!
+//! It never waits on a call: calls get events through bounded queues and
+//! answer through [`ToDispatch`] messages, so one slow call cannot stall
+//! signalling for the others.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::session::{self, CallSetup};
+use super::{CallEvent, CallHandle, CallSettings, ToDispatch};
+use crate::sip::dialog::{new_local_tag, DialogId};
+use crate::sip::identity::caller_identity;
+use crate::sip::message::{Message, Method, Request, Response};
+use crate::sip::transaction::{Incoming, Output, Reliability, TransactionKey, TransactionTable};
+use crate::sip::transport::{self, Inbound, Kind, ReplyTo};
+use crate::sip::validate::{rejection_headers, validate_request};
+
+/// Seconds a refused caller is told to wait (Retry-After on 503).
+const RETRY_AFTER_SECS: u32 = 30;
+
+/// Where a transaction's messages go.
+struct Route {
+    reply: ReplyTo,
+    dest: std::net::SocketAddr,
+    kind: Kind,
+}
+
+/// Counters for tests, metrics and the shutdown log line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DispatchStats {
+    pub calls_started: u64,
+    pub calls_active: usize,
+    pub rejected_busy: u64,
+}
+
+/// The dispatcher's state. Run it with [`Dispatcher::run`].
+pub struct Dispatcher {
+    settings: watch::Receiver<Arc<CallSettings>>,
+    table: TransactionTable,
+    routes: HashMap<TransactionKey, Route>,
+    calls: HashMap<DialogId, CallHandle>,
+    invites: HashMap<TransactionKey, DialogId>,
+    waiting: HashMap<TransactionKey, oneshot::Sender<Option<Response>>>,
+    to_dispatch: mpsc::Sender<ToDispatch>,
+    from_calls: mpsc::Receiver<ToDispatch>,
+    draining: bool,
+    stats: watch::Sender<DispatchStats>,
+}
+
+impl Dispatcher {
+    /// A dispatcher whose calls use the settings current in `settings`
+    /// when they start (a reload swaps them for new calls only).
+    pub fn new(
+        settings: watch::Receiver<Arc<CallSettings>>,
+    ) -> (Self, watch::Receiver<DispatchStats>) {
+        let (to_dispatch, from_calls) = mpsc::channel(4096);
+        let timers = settings.borrow().timers;
+        let (stats, stats_rx) = watch::channel(DispatchStats::default());
+        (
+            Self {
+                settings,
+                table: TransactionTable::new(timers),
+                routes: HashMap::new(),
+                calls: HashMap::new(),
+                invites: HashMap::new(),
+                waiting: HashMap::new(),
+                to_dispatch,
+                from_calls,
+                draining: false,
+                stats,
+            },
+            stats_rx,
+        )
+    }
+
+    /// Serve until `inbound` closes. `drain` starts the shutdown: new calls
+    /// get 503, calls in progress get until `drain_timeout`, then
+    /// [`CallEvent::Shutdown`]. Returns when draining and no call is left.
+    pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, drain: CancellationToken) {
+        let mut shutdown_at: Option<tokio::time::Instant> = None;
+        loop {
+            let next = self.table.poll_timeout();
+            let sleep_until = next.map(tokio::time::Instant::from_std).unwrap_or_else(|| {
+                tokio::time::Instant::now() + std::time::Duration::from_secs(3600)
+            });
+            tokio::select! {
+                m = inbound.recv() => match m {
+                    Some(m) => self.on_inbound(m),
+                    None => break,
+                },
+                Some(cmd) = self.from_calls.recv() => self.on_command(cmd),
+                _ = tokio::time::sleep_until(sleep_until) => {
+                    self.table.handle_timeout(Instant::now());
+                }
+                _ = drain.cancelled(), if !self.draining => {
+                    self.draining = true;
+                    let timeout = self.settings.borrow().drain_timeout;
+                    shutdown_at = Some(tokio::time::Instant::now() + timeout);
+                    tracing::info!(calls = self.calls.len(), ?timeout, "draining: new calls get 503");
+                }
+                _ = async { tokio::time::sleep_until(shutdown_at.unwrap_or_else(tokio::time::Instant::now)).await }, if shutdown_at.is_some() => {
+                    shutdown_at = None;
+                    for call in self.calls.values() {
+                        call.send(CallEvent::Shutdown);
+                    }
+                }
+            }
+            self.flush().await;
+            self.publish();
+            if self.draining && self.calls.is_empty() {
+                // Our BYEs went out on their first send; the peers' 200s
+                // are not needed to exit.
+                break;
+            }
+        }
+    }
+
+    fn publish(&self) {
+        self.stats.send_if_modified(|s| {
+            let active = self.calls.len();
+            if s.calls_active != active {
+                s.calls_active = active;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn on_inbound(&mut self, inbound: Inbound) {
+        let now = Instant::now();
+        let rel = match inbound.kind {
+            Kind::Udp => Reliability::Unreliable,
+            Kind::Tcp => Reliability::Reliable,
+        };
+        match inbound.message {
+            Message::Request(req) => match self.table.on_request(now, req, rel) {
+                Incoming::New(key) => {
+                    self.routes.insert(
+                        key,
+                        Route {
+                            reply: inbound.reply,
+                            dest: inbound.source,
+                            kind: inbound.kind,
+                        },
+                    );
+                }
+                Incoming::Ack(ack) => {
+                    if let Some(call) =
+                        DialogId::for_incoming(&ack).and_then(|id| self.calls.get(&id))
+                    {
+                        call.send(CallEvent::Ack(ack));
+                    }
+                }
+                Incoming::Matched(_) | Incoming::Stray => {}
+            },
+            Message::Response(resp) => {
+                self.table.on_response(now, resp);
+            }
+        }
+    }
+
+    fn on_command(&mut self, cmd: ToDispatch) {
+        let now = Instant::now();
+        match cmd {
+            ToDispatch::Respond { key, response } => {
+                self.table.respond(now, &key, *response);
+            }
+            ToDispatch::Request {
+                request,
+                dest,
+                reply,
+                done,
+            } => {
+                let kind = match reply {
+                    ReplyTo::Udp(_) => Kind::Udp,
+                    ReplyTo::Tcp(_) => Kind::Tcp,
+                };
+                let rel = match kind {
+                    Kind::Udp => Reliability::Unreliable,
+                    Kind::Tcp => Reliability::Reliable,
+                };
+                let key = self.table.send_request(now, *request, rel);
+                self.routes.insert(key.clone(), Route { reply, dest, kind });
+                if let Some(done) = done {
+                    self.waiting.insert(key, done);
+                }
+            }
+            ToDispatch::Ended { dialog } => {
+                self.calls.remove(&dialog);
+                self.invites.retain(|_, d| *d != dialog);
+            }
+        }
+    }
+
+    /// Act on every output the transactions produced.
+    async fn flush(&mut self) {
+        while let Some((key, out)) = self.table.poll_output() {
+            match out {
+                Output::SendResponse(resp) => {
+                    if let Some(route) = self.routes.get(&key) {
+                        let _ = transport::send_response(&route.reply, route.dest, &resp).await;
+                    }
+                }
+                Output::SendRequest(req) => {
+                    if let Some(route) = self.routes.get(&key) {
+                        let _ = transport::send_to(&route.reply, route.dest, &req.to_bytes()).await;
+                    }
+                }
+                Output::PassRequest(req) => self.on_request(key, req),
+                Output::PassResponse(resp) => {
+                    if resp.is_final() {
+                        if let Some(done) = self.waiting.remove(&key) {
+                            let _ = done.send(Some(resp));
+                        }
+                    }
+                }
+                Output::Timeout => {
+                    if let Some(done) = self.waiting.remove(&key) {
+                        let _ = done.send(None);
+                    }
+                }
+                Output::Terminated => {
+                    // The INVITE transaction may end while its dialog
+                    // lives on: a CANCEL can no longer find it, rightly.
+                    self.routes.remove(&key);
+                    self.waiting.remove(&key);
+                    self.invites.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn respond(&mut self, key: &TransactionKey, resp: Response) {
+        self.table.respond(Instant::now(), key, resp);
+    }
+
+    fn reject(
+        &mut self,
+        key: &TransactionKey,
+        req: &Request,
+        status: u16,
+        reason: &str,
+        headers: Vec<(&str, String)>,
+    ) {
+        let mut resp = Response::for_request(req, status, reason);
+        for (n, v) in headers {
+            resp.headers.push(n, v);
+        }
+        self.respond(key, resp);
+    }
+
+    /// A new request reached the TU (RFC 3261 §8.2).
+    fn on_request(&mut self, key: TransactionKey, req: Request) {
+        let settings = self.settings.borrow().clone();
+        if *req.method() == Method::Register {
+            // Agents' registration arrives with the routing work.
+            return self.reject(&key, &req, 501, "Not Implemented", vec![]);
+        }
+        let calls = &self.calls;
+        let accepted = match validate_request(&req, &settings.policy, |id| calls.contains_key(id)) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::info!(code = %e.code(), method = %req.method(), call_id = %req.call_id(), error = %e, "request refused");
+                let headers = rejection_headers(&e, &settings.policy);
+                return self.reject(&key, &req, e.status(), &e.reason(), headers);
+            }
+        };
+        match req.method() {
+            Method::Invite if req.to().tag().is_none() => {
+                self.new_call(key, req, accepted, settings)
+            }
+            Method::Invite | Method::Bye | Method::Info | Method::Update => {
+                match DialogId::for_incoming(&req).and_then(|id| self.calls.get(&id)) {
+                    Some(call) => call.send(CallEvent::Request {
+                        key,
+                        request: Box::new(req),
+                        accepted,
+                    }),
+                    None => self.reject(&key, &req, 481, "Call/Transaction Does Not Exist", vec![]),
+                }
+            }
+            Method::Cancel => match self.table.cancel_target(&key) {
+                Some(invite) => {
+                    let resp = Response::for_request(&req, 200, "OK");
+                    self.respond(&key, resp);
+                    if let Some(call) = self.invites.get(&invite).and_then(|d| self.calls.get(d)) {
+                        call.send(CallEvent::Cancel);
+                    }
+                }
+                None => self.reject(&key, &req, 481, "Call/Transaction Does Not Exist", vec![]),
+            },
+            Method::Options => {
+                // Usable as a health check: 200 while serving, 503 draining.
+                let (status, reason) = if self.draining {
+                    (503, "Service Unavailable")
+                } else {
+                    (200, "OK")
+                };
+                let headers = vec![
+                    ("Allow", settings.policy.allow_header()),
+                    ("Accept", "application/sdp".to_string()),
+                    ("Supported", settings.policy.supported_header()),
+                ];
+                self.reject(&key, &req, status, reason, headers);
+            }
+            _ => self.reject(
+                &key,
+                &req,
+                405,
+                "Method Not Allowed",
+                vec![("Allow", settings.policy.allow_header())],
+            ),
+        }
+    }
+
+    fn new_call(
+        &mut self,
+        key: TransactionKey,
+        req: Request,
+        accepted: crate::sip::validate::Accepted,
+        settings: Arc<CallSettings>,
+    ) {
+        let received_at = Utc::now();
+        let busy = self.calls.len() >= settings.max_calls;
+        if self.draining || busy {
+            if busy {
+                self.stats.send_modify(|s| s.rejected_busy += 1);
+            }
+            let why = if self.draining {
+                "shutting down"
+            } else {
+                "call limit reached"
+            };
+            tracing::warn!(call_id = %req.call_id(), why, "503 to a new call");
+            return self.reject(
+                &key,
+                &req,
+                503,
+                "Service Unavailable",
+                vec![("Retry-After", RETRY_AFTER_SECS.to_string())],
+            );
+        }
+        let Some(route) = self.routes.get(&key) else {
+            return;
+        };
+        let local_tag = new_local_tag();
+        let Some(remote_tag) = req.from().tag() else {
+            return self.reject(&key, &req, 400, "Bad Request (From tag missing)", vec![]);
+        };
+        let dialog = DialogId {
+            call_id: req.call_id().clone(),
+            local_tag,
+            remote_tag,
+        };
+        let caller = caller_identity(&req, route.dest.ip(), &settings.trusted_peers);
+        let (tx, rx) = mpsc::channel(64);
+        let handle = CallHandle { tx };
+        let setup = CallSetup {
+            invite: req,
+            invite_key: key.clone(),
+            dialog: dialog.clone(),
+            accepted,
+            caller,
+            source: route.dest,
+            reply: route.reply.clone(),
+            kind: route.kind,
+            received_at,
+            received: Instant::now(),
+            settings,
+        };
+        self.calls.insert(dialog.clone(), handle);
+        self.invites.insert(key, dialog);
+        self.stats.send_modify(|s| s.calls_started += 1);
+        tokio::spawn(session::run(setup, rx, self.to_dispatch.clone()));
+    }
+}

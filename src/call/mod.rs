@@ -1,0 +1,112 @@
+//! Calls: the UAS core that turns SIP requests into calls ([`dispatch`]),
+//! and the one task per call that owns the call's state ([`session`]).
+//!
+//! `call` sits above `sip`, `media` and `tickets` and uses them; none of
+//! them know about calls. Everything that talks to a call holds a
+//! [`CallHandle`] and sends it [`CallEvent`]s; nothing else touches the
+//! call's state.
+
+pub mod dispatch;
+mod media_leg;
+pub mod session;
+mod settings;
+
+use std::fmt;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::sip::dialog::DialogId;
+use crate::sip::message::{Request, Response};
+use crate::sip::transaction::TransactionKey;
+use crate::sip::transport::ReplyTo;
+use crate::sip::validate::Accepted;
+
+pub use settings::CallSettings;
+
+/// How a call ended: kept in the summary log line (and, with the IVR, in
+/// the call record the desk's reports are computed from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller hung up (BYE) after the call was answered.
+    CallerHungUp,
+    /// The caller gave up while it rang (CANCEL).
+    CallerCancelled,
+    /// We could not take the call (no common codec, bad offer, no RTP port).
+    Rejected,
+    /// No ACK for our 200 OK within 64*T1: we sent BYE.
+    NoAck,
+    /// The session timer ran out without a refresh: we sent BYE.
+    SessionExpired,
+    /// The daemon shut down and the drain timeout passed: we sent BYE.
+    Shutdown,
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::CallerHungUp => "caller_hung_up",
+            Self::CallerCancelled => "caller_cancelled",
+            Self::Rejected => "rejected",
+            Self::NoAck => "no_ack",
+            Self::SessionExpired => "session_expired",
+            Self::Shutdown => "shutdown",
+        })
+    }
+}
+
+/// What the dispatcher tells a call.
+#[derive(Debug)]
+pub enum CallEvent {
+    /// An in-dialog request (BYE, INFO, UPDATE, re-INVITE) with its server
+    /// transaction; the call answers it with [`ToDispatch::Respond`].
+    Request {
+        key: TransactionKey,
+        request: Box<Request>,
+        accepted: Accepted,
+    },
+    /// The ACK for our 2xx (it has no transaction of its own).
+    Ack(Box<Request>),
+    /// A CANCEL matched our INVITE; its 200 was already sent.
+    Cancel,
+    /// The daemon's drain timeout passed: end the call now.
+    Shutdown,
+}
+
+/// A call as seen from outside: cheap to clone, talks by messages.
+#[derive(Debug, Clone)]
+pub struct CallHandle {
+    tx: mpsc::Sender<CallEvent>,
+}
+
+impl CallHandle {
+    /// Deliver `event`; a call that already ended ignores it.
+    pub fn send(&self, event: CallEvent) {
+        // Bounded and never awaited: the dispatcher must not block on one
+        // slow call. A full queue means the call is stuck; dropping one
+        // event (the peer retransmits) is the safe choice.
+        if let Err(mpsc::error::TrySendError::Full(e)) = self.tx.try_send(event) {
+            tracing::warn!(event = ?e, "call queue full; event dropped");
+        }
+    }
+}
+
+/// What calls ask the dispatcher to do.
+#[derive(Debug)]
+pub enum ToDispatch {
+    /// Answer the request of server transaction `key`.
+    Respond {
+        key: TransactionKey,
+        response: Box<Response>,
+    },
+    /// Send an in-dialog request (our BYE) in a client transaction, to
+    /// `dest` over `reply`'s transport; `done` gets the final response, or
+    /// `None` on timeout.
+    Request {
+        request: Box<Request>,
+        dest: std::net::SocketAddr,
+        reply: ReplyTo,
+        done: Option<oneshot::Sender<Option<Response>>>,
+    },
+    /// The call is over: forget its dialog.
+    Ended { dialog: DialogId },
+}

@@ -1,0 +1,527 @@
+//! One call, one task: it owns the dialog, the answer timer, the 2xx
+//! retransmission, the media leg and the session timer, and reacts to the
+//! events the dispatcher routes to it.
+//!
+//! The life of a call: the offer is checked first (a call we cannot take is
+//! refused at once, never left ringing), 180 Ringing goes out, and the 200 OK
+//! follows `after_rings * ring_period` after the INVITE arrived. The 200 is
+//! retransmitted until the ACK (RFC 6026); no ACK within 64*T1 means BYE.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::media_leg::MediaLeg;
+use super::{CallEvent, CallSettings, EndReason, ToDispatch};
+use crate::media::sdp::{self, LocalMedia, Negotiated};
+use crate::sip::dialog::{Dialog, DialogId};
+use crate::sip::identity::CallerIdentity;
+use crate::sip::message::{Method, Request, Response};
+use crate::sip::transaction::TransactionKey;
+use crate::sip::transport::{self, Kind, ReplyTo};
+use crate::sip::uas::{AckInput, AckOutput, AckWaiter};
+use crate::sip::validate::{Accepted, Refresher, SessionTimer};
+
+/// Everything a call starts with, from the dispatcher.
+pub struct CallSetup {
+    pub invite: Request,
+    pub invite_key: TransactionKey,
+    pub dialog: DialogId,
+    pub accepted: Accepted,
+    pub caller: CallerIdentity,
+    /// Where the INVITE came from: responses and our requests go there
+    /// (symmetric signalling works through NAT).
+    pub source: SocketAddr,
+    pub reply: ReplyTo,
+    pub kind: Kind,
+    /// SLA start: the INVITE's arrival.
+    pub received_at: DateTime<Utc>,
+    pub received: Instant,
+    pub settings: Arc<CallSettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Ringing,
+    /// 200 OK sent; the dialog is confirmed by the ACK.
+    Answered,
+}
+
+struct Call {
+    setup: CallSetup,
+    dialog: Dialog,
+    state: State,
+    dispatch: mpsc::Sender<ToDispatch>,
+    ack: Option<AckWaiter>,
+    media: Option<MediaLeg>,
+    negotiated: Option<Negotiated>,
+    answered_at: Option<DateTime<Utc>>,
+    session_timer: Option<SessionTimer>,
+    session_expires: Option<Instant>,
+    sdp_version: u64,
+    end: Option<EndReason>,
+}
+
+/// Run one call to its end. Never panics on what the peer sends.
+pub async fn run(
+    setup: CallSetup,
+    events: mpsc::Receiver<CallEvent>,
+    dispatch: mpsc::Sender<ToDispatch>,
+) {
+    let caller = setup
+        .caller
+        .user
+        .clone()
+        .unwrap_or_else(|| setup.caller.uri.to_string());
+    let span = tracing::info_span!("call", call_id = %setup.dialog.call_id, caller = %caller);
+    let dialog_id = setup.dialog.clone();
+    let done = dispatch.clone();
+    async move {
+        let local_tag = setup.dialog.local_tag.clone();
+        let dialog = match Dialog::new_uas(&setup.invite, local_tag) {
+            Ok(d) => d,
+            Err(e) => {
+                let resp = Response::for_request_with_tag(
+                    &setup.invite,
+                    e.status(),
+                    &e.reason(),
+                    &setup.dialog.local_tag,
+                );
+                let _ = dispatch
+                    .send(ToDispatch::Respond {
+                        key: setup.invite_key.clone(),
+                        response: Box::new(resp),
+                    })
+                    .await;
+                let _ = done.send(ToDispatch::Ended { dialog: dialog_id }).await;
+                return;
+            }
+        };
+        let mut call = Call {
+            session_timer: setup.accepted.session_timer.clone(),
+            setup,
+            dialog,
+            state: State::Ringing,
+            dispatch,
+            ack: None,
+            media: None,
+            negotiated: None,
+            answered_at: None,
+            session_expires: None,
+            sdp_version: 1,
+            end: None,
+        };
+        call.run(events).await;
+        let _ = done.send(ToDispatch::Ended { dialog: dialog_id }).await;
+    }
+    .instrument(span)
+    .await
+}
+
+impl Call {
+    async fn run(&mut self, mut events: mpsc::Receiver<CallEvent>) {
+        tracing::info!(
+            from = %self.setup.source,
+            private = self.setup.caller.private,
+            identity = ?self.setup.caller.source,
+            "incoming call"
+        );
+        if !self.prepare().await {
+            self.finish();
+            return;
+        }
+        self.respond_invite(180, "Ringing", None).await;
+        let answer_at = self.setup.received + self.setup.settings.answer_delay();
+        while self.end.is_none() {
+            let wake = [
+                (self.state == State::Ringing).then_some(answer_at),
+                self.ack.as_ref().and_then(AckWaiter::poll_timeout),
+                self.session_expires,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_event(ev).await,
+                    // The dispatcher is gone: nothing can reach us any more.
+                    None => self.end = Some(EndReason::Shutdown),
+                },
+                _ = sleep => self.on_timeout(Instant::now(), answer_at).await,
+            }
+        }
+        self.finish();
+    }
+
+    /// Check the offer and get a media port before ringing; false if the
+    /// call was refused.
+    async fn prepare(&mut self) -> bool {
+        if let Some(offer) = self.setup.accepted.sdp.take() {
+            match sdp::negotiate(&String::from_utf8_lossy(&offer)) {
+                Ok(n) => self.negotiated = Some(n),
+                Err(e) => {
+                    tracing::info!(error = %e, "offer refused");
+                    self.respond_invite(e.sip_status(), "Not Acceptable Here", None)
+                        .await;
+                    self.end = Some(EndReason::Rejected);
+                    return false;
+                }
+            }
+        }
+        let ip = self.setup.settings.local_ip(&self.setup.invite);
+        match MediaLeg::bind(ip, self.setup.settings.rtp_ports).await {
+            Ok(leg) => self.media = Some(leg),
+            Err(e) => {
+                tracing::warn!(error = %e, "no RTP port: 503");
+                let mut resp = self.invite_response(503, "Service Unavailable");
+                resp.headers.push("Retry-After", "30");
+                self.send_invite_response(resp).await;
+                self.end = Some(EndReason::Rejected);
+                return false;
+            }
+        }
+        true
+    }
+
+    fn local_media(&mut self) -> LocalMedia {
+        self.sdp_version += 1;
+        let leg = self.media.as_ref().expect("media leg bound in prepare");
+        LocalMedia {
+            addr: leg.local.ip(),
+            port: leg.local.port(),
+            session_id: leg.session_id,
+            session_version: self.sdp_version,
+        }
+    }
+
+    /// Our SDP: the answer to the caller's offer, or our offer (late offer).
+    fn local_sdp(&mut self) -> String {
+        let local = self.local_media();
+        match &self.negotiated {
+            Some(n) => sdp::build_answer(n, &local),
+            None => sdp::build_offer(&local),
+        }
+    }
+
+    fn invite_response(&self, status: u16, reason: &str) -> Response {
+        Response::for_request_with_tag(
+            &self.setup.invite,
+            status,
+            reason,
+            &self.setup.dialog.local_tag,
+        )
+    }
+
+    fn contact(&self) -> String {
+        let ip = self.setup.settings.local_ip(&self.setup.invite);
+        let port = self.setup.settings.sip_listen.port();
+        let host = match ip {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        let transport = match self.setup.kind {
+            Kind::Udp => "",
+            Kind::Tcp => ";transport=tcp",
+        };
+        format!("<sip:hotline@{host}:{port}{transport}>")
+    }
+
+    fn decorate(&self, resp: &mut Response, sdp: Option<String>) {
+        if resp.status >= 200 && resp.status < 300 || resp.status == 180 {
+            resp.headers.push("Contact", self.contact());
+        }
+        if resp.status >= 200 && resp.status < 300 {
+            resp.headers
+                .push("Allow", self.setup.settings.policy.allow_header());
+            resp.headers
+                .push("Supported", self.setup.settings.policy.supported_header());
+            if let Some(st) = &self.session_timer {
+                resp.headers.push("Session-Expires", st.header_value());
+                if st.require_timer {
+                    resp.headers.push("Require", "timer");
+                }
+            }
+        }
+        if let Some(body) = sdp {
+            resp.headers.push("Content-Type", "application/sdp");
+            resp.body = body.into_bytes();
+        }
+    }
+
+    async fn respond_invite(&mut self, status: u16, reason: &str, sdp: Option<String>) {
+        let mut resp = self.invite_response(status, reason);
+        self.decorate(&mut resp, sdp);
+        self.send_invite_response(resp).await;
+    }
+
+    async fn send_invite_response(&self, resp: Response) {
+        self.respond(self.setup.invite_key.clone(), resp).await;
+    }
+
+    async fn respond(&self, key: TransactionKey, resp: Response) {
+        let _ = self
+            .dispatch
+            .send(ToDispatch::Respond {
+                key,
+                response: Box::new(resp),
+            })
+            .await;
+    }
+
+    async fn answer(&mut self) {
+        let sdp = self.local_sdp();
+        let mut resp = self.invite_response(200, "OK");
+        self.decorate(&mut resp, Some(sdp));
+        self.ack = Some(AckWaiter::new(
+            Instant::now(),
+            resp.clone(),
+            self.setup.settings.timers,
+        ));
+        self.send_invite_response(resp).await;
+        self.state = State::Answered;
+        self.answered_at = Some(Utc::now());
+        self.arm_session_timer();
+        tracing::info!(
+            ring_ms = self.setup.received.elapsed().as_millis() as u64,
+            codec = ?self.negotiated.as_ref().map(|n| n.codec),
+            "answered"
+        );
+    }
+
+    /// RFC 4028: when the caller refreshes, a missed refresh ends the call.
+    fn arm_session_timer(&mut self) {
+        self.session_expires = self
+            .session_timer
+            .as_ref()
+            .filter(|st| st.refresher == Refresher::Uac)
+            .map(|st| Instant::now() + std::time::Duration::from_secs(st.interval.into()));
+    }
+
+    async fn on_timeout(&mut self, now: Instant, answer_at: Instant) {
+        if self.state == State::Ringing && now >= answer_at {
+            self.answer().await;
+        }
+        if let Some(ack) = self.ack.as_mut() {
+            if ack.poll_timeout().is_some_and(|t| t <= now) {
+                ack.handle(now, AckInput::Timeout);
+            }
+            let mut outputs = Vec::new();
+            while let Some(o) = ack.poll_output() {
+                outputs.push(o);
+            }
+            for o in outputs {
+                match o {
+                    AckOutput::Retransmit(resp) => {
+                        let _ =
+                            transport::send_response(&self.setup.reply, self.setup.source, &resp)
+                                .await;
+                    }
+                    AckOutput::GiveUp => {
+                        tracing::warn!("no ACK for our 200 OK within 64*T1: hanging up");
+                        self.hang_up(EndReason::NoAck).await;
+                    }
+                }
+            }
+        }
+        if self.session_expires.is_some_and(|t| t <= now) {
+            tracing::info!("session timer expired without a refresh: hanging up");
+            self.hang_up(EndReason::SessionExpired).await;
+        }
+    }
+
+    async fn on_event(&mut self, ev: CallEvent) {
+        match ev {
+            CallEvent::Cancel if self.state == State::Ringing => {
+                self.respond_invite(487, "Request Terminated", None).await;
+                self.end = Some(EndReason::CallerCancelled);
+            }
+            CallEvent::Cancel => {}
+            CallEvent::Ack(ack) => {
+                if let Some(w) = self.ack.as_mut() {
+                    w.handle(Instant::now(), AckInput::Ack);
+                }
+                // Late offer: the caller's answer comes in the ACK.
+                if self.negotiated.is_none() && !ack.body().is_empty() {
+                    match sdp::negotiate(&String::from_utf8_lossy(ack.body())) {
+                        Ok(n) => self.negotiated = Some(n),
+                        Err(e) => {
+                            tracing::info!(error = %e, "answer in ACK unusable: hanging up");
+                            self.hang_up(EndReason::Rejected).await;
+                        }
+                    }
+                }
+            }
+            CallEvent::Request {
+                key,
+                request,
+                accepted,
+            } => self.on_request(key, *request, accepted).await,
+            CallEvent::Shutdown => match self.state {
+                State::Ringing => {
+                    let mut resp = self.invite_response(503, "Service Unavailable");
+                    resp.headers.push("Retry-After", "30");
+                    self.send_invite_response(resp).await;
+                    self.end = Some(EndReason::Shutdown);
+                }
+                State::Answered => self.hang_up(EndReason::Shutdown).await,
+            },
+        }
+    }
+
+    async fn on_request(&mut self, key: TransactionKey, req: Request, accepted: Accepted) {
+        if !self.dialog.accept_remote_cseq(req.cseq()) {
+            let resp =
+                Response::for_request(&req, 500, "Server Internal Error (CSeq out of order)");
+            return self.respond(key, resp).await;
+        }
+        match req.method() {
+            Method::Bye => {
+                self.respond(key, Response::for_request(&req, 200, "OK"))
+                    .await;
+                if self.state == State::Ringing {
+                    self.respond_invite(487, "Request Terminated", None).await;
+                }
+                self.end = Some(EndReason::CallerHungUp);
+            }
+            Method::Info => {
+                if let Ok(d) = crate::media::dtmf::info::parse_info(
+                    req.headers().get("Content-Type").unwrap_or(""),
+                    &String::from_utf8_lossy(req.body()),
+                ) {
+                    tracing::info!(digit = %d.digit, source = "sip-info", "DTMF");
+                }
+                self.respond(key, Response::for_request(&req, 200, "OK"))
+                    .await;
+            }
+            Method::Invite if self.state == State::Answered => {
+                self.reinvite(key, req, accepted).await
+            }
+            Method::Invite => {
+                // A re-INVITE before our 200: RFC 3261 §14.2 says 500 with
+                // Retry-After (we are still deciding the first offer).
+                let mut resp = Response::for_request(&req, 500, "Server Internal Error");
+                resp.headers.push("Retry-After", "2");
+                self.respond(key, resp).await;
+            }
+            Method::Update => {
+                let sdp = match accepted.sdp {
+                    Some(offer) => match self.renegotiate(&offer) {
+                        Ok(sdp) => Some(sdp),
+                        Err(status) => {
+                            return self
+                                .respond(key, Response::for_request(&req, status, ""))
+                                .await
+                        }
+                    },
+                    None => None,
+                };
+                self.session_timer = accepted.session_timer.or(self.session_timer.take());
+                self.arm_session_timer();
+                let mut resp =
+                    Response::for_request_with_tag(&req, 200, "OK", &self.setup.dialog.local_tag);
+                self.decorate(&mut resp, sdp);
+                self.respond(key, resp).await;
+            }
+            other => {
+                let resp = Response::for_request(&req, 405, "Method Not Allowed");
+                tracing::debug!(method = %other, "unexpected in-dialog method");
+                self.respond(key, resp).await;
+            }
+        }
+    }
+
+    /// A new offer mid-call (hold, resume, codec change): the answer, or
+    /// the status to refuse it with (488) while the old session stays.
+    fn renegotiate(&mut self, offer: &[u8]) -> Result<String, u16> {
+        match sdp::negotiate(&String::from_utf8_lossy(offer)) {
+            Ok(n) => {
+                tracing::info!(direction = ?n.direction, codec = ?n.codec, "session modified");
+                self.negotiated = Some(n);
+                Ok(self.local_sdp())
+            }
+            Err(e) => Err(e.sip_status()),
+        }
+    }
+
+    async fn reinvite(&mut self, key: TransactionKey, req: Request, accepted: Accepted) {
+        let sdp = match accepted.sdp {
+            Some(offer) => match self.renegotiate(&offer) {
+                Ok(sdp) => sdp,
+                Err(status) => {
+                    let resp = Response::for_request_with_tag(
+                        &req,
+                        status,
+                        "Not Acceptable Here",
+                        &self.setup.dialog.local_tag,
+                    );
+                    return self.respond(key, resp).await;
+                }
+            },
+            // No offer in the re-INVITE: we offer, the ACK answers.
+            None => {
+                self.negotiated = None;
+                self.local_sdp()
+            }
+        };
+        if accepted.session_timer.is_some() {
+            self.session_timer = accepted.session_timer;
+        }
+        self.arm_session_timer();
+        let mut resp =
+            Response::for_request_with_tag(&req, 200, "OK", &self.setup.dialog.local_tag);
+        self.decorate(&mut resp, Some(sdp));
+        self.ack = Some(AckWaiter::new(
+            Instant::now(),
+            resp.clone(),
+            self.setup.settings.timers,
+        ));
+        self.respond(key, resp).await;
+    }
+
+    /// Send BYE and end the call (we do not wait for the 200).
+    async fn hang_up(&mut self, reason: EndReason) {
+        self.end = Some(reason);
+        let transport = match self.setup.kind {
+            Kind::Udp => "UDP",
+            Kind::Tcp => "TCP",
+        };
+        let ip = self.setup.settings.local_ip(&self.setup.invite);
+        let sent_by = SocketAddr::new(ip, self.setup.settings.sip_listen.port()).to_string();
+        match self.dialog.bye(transport, &sent_by) {
+            Ok(bye) => {
+                let _ = self
+                    .dispatch
+                    .send(ToDispatch::Request {
+                        request: Box::new(bye),
+                        dest: self.setup.source,
+                        reply: self.setup.reply.clone(),
+                        done: None,
+                    })
+                    .await;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not build BYE"),
+        }
+    }
+
+    /// The call's one summary line.
+    fn finish(&self) {
+        let reason = self.end.unwrap_or(EndReason::Shutdown);
+        tracing::info!(
+            reason = %reason,
+            received_at = %self.setup.received_at.to_rfc3339(),
+            answered_at = %self.answered_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),
+            duration_ms = self.setup.received.elapsed().as_millis() as u64,
+            "call ended"
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! The part of the configuration a call needs, fixed when the call starts
+//! (a reload applies to new calls only).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::sip::message::Request;
+use crate::sip::transaction::Timers;
+use crate::sip::validate::Policy;
+
+/// Call-level settings, shared by all calls started under one config.
+#[derive(Debug, Clone)]
+pub struct CallSettings {
+    /// Rings before the 200 OK, and the length of one ring.
+    pub after_rings: u32,
+    pub ring_period: Duration,
+    pub timers: Timers,
+    pub policy: Policy,
+    /// Whose P-Asserted-Identity we believe.
+    pub trusted_peers: Vec<IpAddr>,
+    /// Configured media address (`media.address`), if any.
+    pub media_address: Option<IpAddr>,
+    /// The SIP address we listen on (for Via sent-by and Contact).
+    pub sip_listen: SocketAddr,
+    pub max_calls: usize,
+    pub drain_timeout: Duration,
+    pub rtp_ports: (u16, u16),
+    pub rtp_timeout: Duration,
+}
+
+impl CallSettings {
+    /// From a validated configuration; `sip_listen` is the bound address
+    /// (the configured one may say port 0).
+    pub fn from_config(c: &Config, sip_listen: SocketAddr) -> Self {
+        Self {
+            after_rings: c.answer.after_rings,
+            ring_period: c.answer.ring_period.as_duration(),
+            timers: Timers::default(),
+            policy: Policy::default(),
+            trusted_peers: c
+                .sip
+                .trusted_peers
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+            media_address: c.media.address.parse().ok(),
+            sip_listen,
+            max_calls: c.sip.max_calls as usize,
+            drain_timeout: c.sip.drain_timeout.as_duration(),
+            rtp_ports: c.media.port_range().unwrap_or((20000, 30000)),
+            rtp_timeout: c.media.rtp_timeout.as_duration(),
+        }
+    }
+
+    /// How long after the INVITE the 200 OK goes out.
+    pub fn answer_delay(&self) -> Duration {
+        self.ring_period * self.after_rings
+    }
+
+    /// Our address for this call: configured, else the one the caller
+    /// dialled (an IP literal in the Request-URI), else the listen address,
+    /// else loopback. Never a DNS lookup.
+    pub fn local_ip(&self, invite: &Request) -> IpAddr {
+        if let Some(ip) = self.media_address {
+            return ip;
+        }
+        let dialled = invite
+            .uri()
+            .host()
+            .and_then(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().ok())
+            .filter(|ip| !ip.is_unspecified());
+        dialled.unwrap_or_else(|| {
+            let ip = self.sip_listen.ip();
+            if ip.is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                ip
+            }
+        })
+    }
+}

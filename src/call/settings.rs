@@ -36,7 +36,12 @@ impl CallSettings {
         Self {
             after_rings: c.answer.after_rings,
             ring_period: c.answer.ring_period.as_duration(),
-            timers: Timers::default(),
+            timers: Timers {
+                t1: c.sip.timer_t1.as_duration(),
+                // T2 and T4 keep their RFC values unless T1 is raised past them.
+                t2: Timers::default().t2.max(c.sip.timer_t1.as_duration()),
+                t4: Timers::default().t4,
+            },
             policy: Policy::default(),
             trusted_peers: c
                 .sip

@@ -68,6 +68,10 @@ pub struct SipConfig {
     pub trusted_peers: Vec<String>,
     /// Seconds a draining daemon lets calls in progress continue.
     pub drain_timeout: ConfigDuration,
+    /// RFC 3261 T1 (round-trip estimate): retransmissions start at T1 and a
+    /// missing ACK ends the call after 64*T1. Leave at 500ms unless the
+    /// network is known to be faster or slower.
+    pub timer_t1: ConfigDuration,
 }
 
 impl Default for SipConfig {
@@ -77,6 +81,7 @@ impl Default for SipConfig {
             max_calls: 1000,
             trusted_peers: Vec::new(),
             drain_timeout: ConfigDuration(Duration::from_secs(60)),
+            timer_t1: ConfigDuration(Duration::from_millis(500)),
         }
     }
 }

@@ -65,6 +65,16 @@ fn sip(c: &Config, p: &mut Problems) {
             "is 0, so every call would be refused; use 1 or more".into(),
         ));
     }
+    let t1 = c.sip.timer_t1.as_duration();
+    if t1 < Duration::from_millis(10) || t1 > Duration::from_secs(5) {
+        p.push((
+            "sip.timer_t1".into(),
+            format!(
+                "is {}; use 10ms to 5s (RFC 3261 default: 500ms)",
+                c.sip.timer_t1
+            ),
+        ));
+    }
     if c.answer.after_rings > 3 {
         p.push((
             "answer.after_rings".into(),

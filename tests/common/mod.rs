@@ -104,3 +104,6 @@ fn stop_shared_at_exit(cluster: EmbeddedCluster, dir: PathBuf) {
 pub fn hotline_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hotline"))
 }
+
+pub mod daemon;
+pub mod sip_peer;

@@ -54,7 +54,7 @@ impl PortAllocator {
             _ => return Err(PortError::EmptyRange { first, last }),
         };
         // Even ports whose RTCP neighbour is inside the range too.
-        let count = usize::from((last - start + 1) / 2);
+        let count = usize::from((last - start).div_ceil(2));
         Ok(Self {
             ip,
             pool: Arc::new(Mutex::new(Pool {

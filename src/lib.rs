@@ -11,7 +11,8 @@
 //!   request validation, and the UDP/TCP transport shell.
 //! - [`media`]: G.711 codecs, DTMF from RFC 4733 / SIP INFO / in-band
 //!   Goertzel, WAV prompts (shared, pre-encoded cache), recorder, SDP
-//!   offer/answer.
+//!   offer/answer, RTP ports and the per-call media session (paced RTP,
+//!   symmetric latching, RTP timeout, one digit stream).
 //! - [`tickets`]: PostgreSQL ticket store, SLA policy, the on-disk journal
 //!   that keeps tickets while the database is down, the embedded cluster.
 

@@ -5,9 +5,16 @@
 //! - [`prompt`]: WAV prompts, validated, converted and pre-encoded in a shared cache.
 //! - [`record`]: WAV recorder (mono voice note, stereo caller/agent).
 //! - [`sdp`]: offer/answer for one G.711 stream with telephone-event.
+//! - [`rtp`]: RTP header parse/write without allocation.
+//! - [`ports`]: even RTP ports from the configured range, freed on drop.
+//! - [`session`]: one call's live media, an actor around a sans-io core
+//!   (paced sending, symmetric RTP, RTP timeout, merged DTMF, recording).
 
 pub mod codec;
 pub mod dtmf;
+pub mod ports;
 pub mod prompt;
 pub mod record;
+pub mod rtp;
 pub mod sdp;
+pub mod session;

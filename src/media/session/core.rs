@@ -1,0 +1,184 @@
+//! One call's media as a pure state machine: commands, datagrams and time in;
+//! packets to send and [`MediaEvent`]s out. The tokio shell in `mod.rs` only
+//! moves bytes and time, so every rule here is tested with explicit
+//! `Instant`s and no sockets.
+//!
+//! Digits from the three sources become one stream here. Phones that send a
+//! key both as RFC 4733 and as SIP INFO would count it twice, so a digit equal
+//! to the previous one but from another source within [`DUPLICATE_WINDOW`] is
+//! dropped. A digit stops the current prompt when that playback allowed
+//! barge-in.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::media::dtmf::DtmfDigit;
+
+use super::receiver::{ReceiveStats, RtpReceiver};
+use super::sender::{RtpSender, SenderIds};
+use super::{MediaCommand, MediaEvent, SessionConfig};
+
+/// Same key from a second source within this time is the same press.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_millis(500);
+
+#[derive(Debug)]
+pub struct SessionCore {
+    sender: RtpSender,
+    receiver: RtpReceiver,
+    /// Pending events; reused, drained by the shell.
+    events: Vec<MediaEvent>,
+    last_digit: Option<(DtmfDigit, Instant)>,
+    closed: bool,
+}
+
+impl SessionCore {
+    /// A session whose first packet slot is `now`, with random RTP ids.
+    pub fn new(config: &SessionConfig, now: Instant) -> Self {
+        Self::with_ids(config, now, SenderIds::random())
+    }
+
+    /// As [`SessionCore::new`] with chosen ids (tests).
+    pub fn with_ids(config: &SessionConfig, now: Instant, ids: SenderIds) -> Self {
+        let mut receiver = RtpReceiver::new(
+            config.codec,
+            config.payload_type,
+            config.telephone_event,
+            config.remote,
+            config.rtp_timeout,
+            now,
+        );
+        let mut sender = RtpSender::new(config.codec, config.payload_type, ids, now);
+        if config.start_on_hold {
+            sender.set_muted(true);
+            receiver.set_held(true, now);
+        }
+        Self {
+            sender,
+            receiver,
+            events: Vec::with_capacity(4),
+            last_digit: None,
+            closed: false,
+        }
+    }
+
+    /// Apply a command. After `Close` the session is over ([`Self::is_closed`]).
+    pub fn handle_command(&mut self, now: Instant, cmd: MediaCommand) {
+        match cmd {
+            MediaCommand::Play { prompts, barge_in } => self.sender.play(prompts, barge_in),
+            MediaCommand::StopPlayback => {
+                self.sender.stop();
+            }
+            MediaCommand::SetRemote(addr) => self.receiver.set_remote(addr),
+            MediaCommand::Hold => {
+                self.sender.set_muted(true);
+                self.receiver.set_held(true, now);
+            }
+            MediaCommand::Resume => {
+                self.sender.set_muted(false);
+                self.receiver.set_held(false, now);
+            }
+            MediaCommand::StartRecording(path) => {
+                if let Err(ev) = self.receiver.start_recording(path) {
+                    self.events.push(ev);
+                }
+            }
+            MediaCommand::StopRecording => self.receiver.stop_recording(&mut self.events),
+            MediaCommand::InjectDigit(d) => self.on_digit(now, d),
+            MediaCommand::Close => {
+                self.sender.stop();
+                self.receiver.stop_recording(&mut self.events);
+                self.closed = true;
+            }
+        }
+        self.collect();
+    }
+
+    pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8], src: SocketAddr) {
+        self.receiver
+            .handle_datagram(now, bytes, src, &mut self.events);
+        self.digits(now);
+    }
+
+    /// The next instant something is due: a packet slot (every 20 ms, which
+    /// is also when the shell reads the socket) or a receive timeout.
+    pub fn poll_timeout(&self) -> Instant {
+        let tick = self.sender.poll_timeout();
+        self.receiver.poll_timeout().map_or(tick, |t| t.min(tick))
+    }
+
+    /// Run receive-side timers (RTP timeout, telephone-event end).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.receiver.handle_timeout(now, &mut self.events);
+        self.digits(now);
+    }
+
+    /// The next packet due by `now`: its deadline; the bytes are in
+    /// [`Self::packet`] and go to [`Self::remote`]. Call until `None`.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Instant> {
+        while self.sender.poll_timeout() <= now {
+            let due = self.sender.handle_timeout(now);
+            self.collect();
+            if due.is_some() {
+                return due;
+            }
+        }
+        None
+    }
+
+    pub fn packet(&self) -> &[u8] {
+        self.sender.packet()
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        self.receiver.remote()
+    }
+
+    /// Events produced so far, oldest first.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, MediaEvent> {
+        self.events.drain(..)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn receive_stats(&self) -> ReceiveStats {
+        self.receiver.stats()
+    }
+
+    pub fn ssrc(&self) -> u32 {
+        self.sender.ssrc()
+    }
+
+    fn digits(&mut self, now: Instant) {
+        while let Some(d) = self.receiver.pop_digit() {
+            self.on_digit(now, d);
+        }
+        self.collect();
+    }
+
+    fn on_digit(&mut self, now: Instant, d: DtmfDigit) {
+        if let Some((last, at)) = self.last_digit {
+            let dup = last.digit == d.digit
+                && last.source != d.source
+                && now.saturating_duration_since(at) < DUPLICATE_WINDOW;
+            if dup {
+                tracing::debug!(digit = %d.digit, ?d.source, "same key from a second DTMF source; dropped");
+                return;
+            }
+        }
+        self.last_digit = Some((d, now));
+        let barge = self.sender.barge_in_allowed();
+        self.events.push(MediaEvent::Digit(d));
+        if barge {
+            self.sender.stop();
+        }
+    }
+
+    /// Move a finished playback into the event list.
+    fn collect(&mut self) {
+        if let Some(interrupted) = self.sender.take_done() {
+            self.events.push(MediaEvent::PlaybackDone { interrupted });
+        }
+    }
+}

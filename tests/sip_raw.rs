@@ -46,7 +46,9 @@ async fn refusals_carry_the_right_code_and_headers() {
     let d = Daemon::start(QUICK).await;
     let peer = SipPeer::new(d.sip).await;
     let leg = Leg::new();
-    let cases: Vec<(String, u16, Option<(&str, &str)>)> = vec![
+    // (request, expected status, a header the answer must carry)
+    type Case = (String, u16, Option<(&'static str, &'static str)>);
+    let cases: Vec<Case> = vec![
         (peer.request_text("FOOBAR", &leg, ""), 501, None),
         (peer.request_text("REGISTER", &leg, ""), 501, None),
         (

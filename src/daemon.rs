@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::call::dispatch::Dispatcher;
 use crate::call::CallSettings;
 use crate::config::{Config, ConfigError};
+use crate::media::ports::PortAllocator;
+use crate::media::prompt::PromptCache;
 use crate::sip::transport::{self, Stats};
 use crate::tickets::db::{self, DbError};
 use crate::tickets::{repo, StoreError, TicketStore};
@@ -33,6 +35,10 @@ pub enum DaemonError {
     Db(#[from] DbError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Prompts(#[from] crate::media::prompt::PromptError),
+    #[error(transparent)]
+    Ports(#[from] crate::media::ports::PortError),
     #[error("HL-DATA-DIR: cannot create the data directory {}: {source}", dir.display())]
     DataDir {
         dir: PathBuf,
@@ -91,8 +97,25 @@ pub async fn run(
         }
         Err(e) => return Err(e.into()),
     }
+    // From here on the embedded database runs: every exit path stops it.
+    let result = serve(&config, &database, &dir, reload, on_ready).await;
+    database.close().await;
+    result
+}
+
+/// Everything between opening the database and closing it.
+async fn serve(
+    config: &Config,
+    database: &db::Database,
+    dir: &std::path::Path,
+    reload: impl Fn() -> Result<Config, ConfigError>,
+    on_ready: impl FnOnce(&Listening, &str, &std::path::Path),
+) -> Result<(), DaemonError> {
     let (store, replayer) =
-        TicketStore::open(database.pool.clone(), &dir, config.tickets.reserve_numbers).await?;
+        TicketStore::open(database.pool.clone(), dir, config.tickets.reserve_numbers).await?;
+
+    // Prompts first: a bad prompt file stops the start before any port opens.
+    let prompts = Arc::new(PromptCache::load_dir(&config.media.prompts_dir)?);
 
     // Transports.
     let stop_transports = CancellationToken::new();
@@ -134,13 +157,19 @@ pub async fn run(
 
     // Calls.
     let primary = listening.udp[0];
-    let (settings_tx, settings_rx) =
-        watch::channel(Arc::new(CallSettings::from_config(&config, primary)));
-    let (dispatcher, _stats) = Dispatcher::new(settings_rx);
+    let (first, last) = config.media.port_range().unwrap_or((20000, 30000));
+    let rtp_ip = config.media.address.parse().unwrap_or(primary.ip());
+    let ports = PortAllocator::new(rtp_ip, first, last)?;
+    let (settings_tx, settings_rx) = watch::channel(Arc::new(CallSettings::from_config(
+        config,
+        primary,
+        prompts.clone(),
+    )));
+    let (dispatcher, _stats) = Dispatcher::new(settings_rx, ports);
     let drain = CancellationToken::new();
     let mut dispatch_task = tokio::spawn(dispatcher.run(inbound_rx, drain.clone()));
 
-    on_ready(&listening, &database.target, &dir);
+    on_ready(&listening, &database.target, dir);
 
     let mut hup = signal(SignalKind::hangup()).ok();
     let mut term = signal(SignalKind::terminate()).ok();
@@ -149,9 +178,13 @@ pub async fn run(
             _ = tokio::signal::ctrl_c() => break,
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => break,
             _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => {
-                match reload() {
-                    Ok(new) => {
-                        settings_tx.send_replace(Arc::new(CallSettings::from_config(&new, primary)));
+                let loaded = reload().map_err(|e| e.to_string()).and_then(|new| {
+                    let prompts = PromptCache::load_dir(&new.media.prompts_dir).map_err(|e| e.to_string())?;
+                    Ok((new, prompts))
+                });
+                match loaded {
+                    Ok((new, prompts)) => {
+                        settings_tx.send_replace(Arc::new(CallSettings::from_config(&new, primary, Arc::new(prompts))));
                         tracing::info!("configuration reloaded; new calls use it");
                     }
                     Err(e) => tracing::error!(error = %e, "reload refused; the running configuration stays"),
@@ -180,7 +213,6 @@ pub async fn run(
             "journal entries stay on disk for the next start"
         );
     }
-    database.close().await;
     tracing::info!("stopped");
     Ok(())
 }

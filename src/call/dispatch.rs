@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::session::{self, CallSetup};
 use super::{CallEvent, CallHandle, CallSettings, ToDispatch};
+use crate::media::ports::PortAllocator;
 use crate::sip::dialog::{new_local_tag, DialogId};
 use crate::sip::identity::caller_identity;
 use crate::sip::message::{Message, Method, Request, Response};
@@ -54,6 +55,7 @@ pub struct Dispatcher {
     from_calls: mpsc::Receiver<ToDispatch>,
     draining: bool,
     stats: watch::Sender<DispatchStats>,
+    ports: PortAllocator,
 }
 
 impl Dispatcher {
@@ -61,6 +63,7 @@ impl Dispatcher {
     /// when they start (a reload swaps them for new calls only).
     pub fn new(
         settings: watch::Receiver<Arc<CallSettings>>,
+        ports: PortAllocator,
     ) -> (Self, watch::Receiver<DispatchStats>) {
         let (to_dispatch, from_calls) = mpsc::channel(4096);
         let timers = settings.borrow().timers;
@@ -77,6 +80,7 @@ impl Dispatcher {
                 from_calls,
                 draining: false,
                 stats,
+                ports,
             },
             stats_rx,
         )
@@ -377,6 +381,7 @@ impl Dispatcher {
             received_at,
             received: Instant::now(),
             settings,
+            ports: self.ports.clone(),
         };
         self.calls.insert(dialog.clone(), handle);
         self.invites.insert(key, dialog);

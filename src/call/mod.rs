@@ -7,7 +7,6 @@
 //! call's state.
 
 pub mod dispatch;
-mod media_leg;
 pub mod session;
 mod settings;
 
@@ -39,6 +38,8 @@ pub enum EndReason {
     SessionExpired,
     /// The daemon shut down and the drain timeout passed: we sent BYE.
     Shutdown,
+    /// No RTP from the caller for `media.rtp_timeout`: we sent BYE.
+    RtpTimeout,
 }
 
 impl fmt::Display for EndReason {
@@ -50,6 +51,7 @@ impl fmt::Display for EndReason {
             Self::NoAck => "no_ack",
             Self::SessionExpired => "session_expired",
             Self::Shutdown => "shutdown",
+            Self::RtpTimeout => "rtp_timeout",
         })
     }
 }

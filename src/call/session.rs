@@ -15,9 +15,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::media_leg::MediaLeg;
 use super::{CallEvent, CallSettings, EndReason, ToDispatch};
+use crate::media::ports::{PortAllocator, RtpPort};
 use crate::media::sdp::{self, LocalMedia, Negotiated};
+use crate::media::session::{self as media, MediaCommand, MediaEvent, MediaHandle, SessionConfig};
 use crate::sip::dialog::{Dialog, DialogId};
 use crate::sip::identity::CallerIdentity;
 use crate::sip::message::{Method, Request, Response};
@@ -42,6 +43,7 @@ pub struct CallSetup {
     pub received_at: DateTime<Utc>,
     pub received: Instant,
     pub settings: Arc<CallSettings>,
+    pub ports: PortAllocator,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +59,15 @@ struct Call {
     state: State,
     dispatch: mpsc::Sender<ToDispatch>,
     ack: Option<AckWaiter>,
-    media: Option<MediaLeg>,
+    /// Our RTP port: held from before ringing until the media starts.
+    port: Option<RtpPort>,
+    rtp_local: Option<SocketAddr>,
+    session_id: u64,
+    media: Option<MediaHandle>,
+    media_remote: Option<SocketAddr>,
+    /// A freshly started session's events, picked up by the event loop.
+    new_media_events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
+    media_task: Option<tokio::task::JoinHandle<media::SessionReport>>,
     negotiated: Option<Negotiated>,
     answered_at: Option<DateTime<Utc>>,
     session_timer: Option<SessionTimer>,
@@ -108,7 +118,13 @@ pub async fn run(
             state: State::Ringing,
             dispatch,
             ack: None,
+            port: None,
+            rtp_local: None,
+            session_id: rand::random::<u32>().into(),
             media: None,
+            media_remote: None,
+            new_media_events: None,
+            media_task: None,
             negotiated: None,
             answered_at: None,
             session_expires: None,
@@ -136,7 +152,11 @@ impl Call {
         }
         self.respond_invite(180, "Ringing", None).await;
         let answer_at = self.setup.received + self.setup.settings.answer_delay();
+        let mut media_events: Option<mpsc::UnboundedReceiver<MediaEvent>> = None;
         while self.end.is_none() {
+            if let Some(rx) = self.new_media_events.take() {
+                media_events = Some(rx);
+            }
             let wake = [
                 (self.state == State::Ringing).then_some(answer_at),
                 self.ack.as_ref().and_then(AckWaiter::poll_timeout),
@@ -158,9 +178,89 @@ impl Call {
                     None => self.end = Some(EndReason::Shutdown),
                 },
                 _ = sleep => self.on_timeout(Instant::now(), answer_at).await,
+                ev = async {
+                    match media_events.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match ev {
+                    Some(ev) => self.on_media(ev).await,
+                    None => media_events = None,
+                },
             }
         }
+        self.stop_media().await;
         self.finish();
+    }
+
+    /// Start the RTP session once both sides' SDP is known.
+    async fn start_media(&mut self) {
+        let (Some(neg), Some(port)) = (self.negotiated.as_ref(), self.port.take()) else {
+            return;
+        };
+        let config = SessionConfig::from_negotiated(neg, self.setup.settings.rtp_timeout);
+        match media::spawn(port, &config) {
+            Ok(session) => {
+                self.media_remote = Some(config.remote);
+                self.media = Some(session.handle);
+                self.new_media_events = Some(session.events);
+                self.media_task = Some(session.task);
+                self.greet().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "media session failed to start: hanging up");
+                self.hang_up(EndReason::Rejected).await;
+            }
+        }
+    }
+
+    /// Until the IVR flow drives the call: the greeting naming the desk.
+    async fn greet(&mut self) {
+        let prompts = &self.setup.settings.prompts;
+        let lang = &self.setup.settings.language;
+        let greeting: Vec<_> = ["greeting-hello", "company", "greeting-service"]
+            .iter()
+            .filter_map(|n| prompts.get(&format!("{lang}/{n}")))
+            .collect();
+        if let Some(media) = &self.media {
+            let _ = media.play(greeting, true).await;
+        }
+    }
+
+    async fn on_media(&mut self, ev: MediaEvent) {
+        match ev {
+            MediaEvent::Digit(d) => {
+                tracing::info!(digit = %d.digit, source = ?d.source, duration_ms = d.duration_ms, "DTMF")
+            }
+            MediaEvent::PlaybackDone { interrupted } => {
+                tracing::info!(interrupted, "playback done")
+            }
+            MediaEvent::RtpTimeout { silent_for } => {
+                tracing::warn!(?silent_for, "no RTP from the caller: hanging up");
+                self.hang_up(EndReason::RtpTimeout).await;
+            }
+            MediaEvent::RecordingError(e) => {
+                tracing::error!(error = %e, "recording stopped; the call goes on")
+            }
+            MediaEvent::RecordingStopped(r) => {
+                tracing::info!(path = %r.path.display(), "recording finished")
+            }
+        }
+    }
+
+    async fn stop_media(&mut self) {
+        if let Some(media) = self.media.take() {
+            let _ = media.close().await;
+        }
+        if let Some(task) = self.media_task.take() {
+            if let Ok(report) = task.await {
+                tracing::debug!(
+                    sent = report.sent,
+                    received = report.received.packets,
+                    "media report"
+                );
+            }
+        }
     }
 
     /// Check the offer and get a media port before ringing; false if the
@@ -178,9 +278,11 @@ impl Call {
                 }
             }
         }
-        let ip = self.setup.settings.local_ip(&self.setup.invite);
-        match MediaLeg::bind(ip, self.setup.settings.rtp_ports).await {
-            Ok(leg) => self.media = Some(leg),
+        match self.setup.ports.allocate() {
+            Ok(port) => {
+                self.rtp_local = port.local_addr().ok();
+                self.port = Some(port);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "no RTP port: 503");
                 let mut resp = self.invite_response(503, "Service Unavailable");
@@ -195,11 +297,10 @@ impl Call {
 
     fn local_media(&mut self) -> LocalMedia {
         self.sdp_version += 1;
-        let leg = self.media.as_ref().expect("media leg bound in prepare");
         LocalMedia {
-            addr: leg.local.ip(),
-            port: leg.local.port(),
-            session_id: leg.session_id,
+            addr: self.setup.settings.local_ip(&self.setup.invite),
+            port: self.rtp_local.map_or(9, |a| a.port()),
+            session_id: self.session_id,
             session_version: self.sdp_version,
         }
     }
@@ -296,6 +397,7 @@ impl Call {
             codec = ?self.negotiated.as_ref().map(|n| n.codec),
             "answered"
         );
+        self.start_media().await;
     }
 
     /// RFC 4028: when the caller refreshes, a missed refresh ends the call.
@@ -353,7 +455,10 @@ impl Call {
                 // Late offer: the caller's answer comes in the ACK.
                 if self.negotiated.is_none() && !ack.body().is_empty() {
                     match sdp::negotiate(&String::from_utf8_lossy(ack.body())) {
-                        Ok(n) => self.negotiated = Some(n),
+                        Ok(n) => {
+                            self.negotiated = Some(n);
+                            self.apply_session_change().await;
+                        }
                         Err(e) => {
                             tracing::info!(error = %e, "answer in ACK unusable: hanging up");
                             self.hang_up(EndReason::Rejected).await;
@@ -398,7 +503,10 @@ impl Call {
                     req.headers().get("Content-Type").unwrap_or(""),
                     &String::from_utf8_lossy(req.body()),
                 ) {
-                    tracing::info!(digit = %d.digit, source = "sip-info", "DTMF");
+                    // Into the one digit stream (duplicates of RTP events dropped there).
+                    if let Some(media) = &self.media {
+                        let _ = media.inject_digit(d).await;
+                    }
                 }
                 self.respond(key, Response::for_request(&req, 200, "OK"))
                     .await;
@@ -427,6 +535,7 @@ impl Call {
                 };
                 self.session_timer = accepted.session_timer.or(self.session_timer.take());
                 self.arm_session_timer();
+                self.apply_session_change().await;
                 let mut resp =
                     Response::for_request_with_tag(&req, 200, "OK", &self.setup.dialog.local_tag);
                 self.decorate(&mut resp, sdp);
@@ -477,6 +586,7 @@ impl Call {
             self.session_timer = accepted.session_timer;
         }
         self.arm_session_timer();
+        self.apply_session_change().await;
         let mut resp =
             Response::for_request_with_tag(&req, 200, "OK", &self.setup.dialog.local_tag);
         self.decorate(&mut resp, Some(sdp));
@@ -486,6 +596,34 @@ impl Call {
             self.setup.settings.timers,
         ));
         self.respond(key, resp).await;
+    }
+
+    /// After an offer/answer mid-call: hold, resume, a new address; start
+    /// the media if this completed a late offer.
+    async fn apply_session_change(&mut self) {
+        let Some(neg) = self.negotiated.clone() else {
+            return;
+        };
+        let Some(media) = self.media.clone() else {
+            if self.state == State::Answered {
+                self.start_media().await;
+            }
+            return;
+        };
+        if self.media_remote != Some(neg.remote) {
+            // Only a new SDP address re-latches: symmetric RTP keeps the
+            // NAT mapping it learned otherwise.
+            self.media_remote = Some(neg.remote);
+            let _ = media.send(MediaCommand::SetRemote(neg.remote)).await;
+        }
+        let hold = neg.direction != sdp::Direction::SendRecv;
+        let _ = media
+            .send(if hold {
+                MediaCommand::Hold
+            } else {
+                MediaCommand::Resume
+            })
+            .await;
     }
 
     /// Send BYE and end the call (we do not wait for the 200).

@@ -4,7 +4,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::config::Config;
+use crate::media::prompt::PromptCache;
 use crate::sip::message::Request;
 use crate::sip::transaction::Timers;
 use crate::sip::validate::Policy;
@@ -25,14 +28,17 @@ pub struct CallSettings {
     pub sip_listen: SocketAddr,
     pub max_calls: usize,
     pub drain_timeout: Duration,
-    pub rtp_ports: (u16, u16),
     pub rtp_timeout: Duration,
+    /// Prompts loaded when this configuration was (re)loaded.
+    pub prompts: Arc<PromptCache>,
+    /// Default prompt language (`en`, `zh`).
+    pub language: String,
 }
 
 impl CallSettings {
     /// From a validated configuration; `sip_listen` is the bound address
     /// (the configured one may say port 0).
-    pub fn from_config(c: &Config, sip_listen: SocketAddr) -> Self {
+    pub fn from_config(c: &Config, sip_listen: SocketAddr, prompts: Arc<PromptCache>) -> Self {
         Self {
             after_rings: c.answer.after_rings,
             ring_period: c.answer.ring_period.as_duration(),
@@ -53,8 +59,9 @@ impl CallSettings {
             sip_listen,
             max_calls: c.sip.max_calls as usize,
             drain_timeout: c.sip.drain_timeout.as_duration(),
-            rtp_ports: c.media.port_range().unwrap_or((20000, 30000)),
             rtp_timeout: c.media.rtp_timeout.as_duration(),
+            prompts,
+            language: c.desk.language.clone(),
         }
     }
 

@@ -118,6 +118,9 @@ pub struct MediaConfig {
     /// A call with no RTP from the caller for this long (not while on hold)
     /// is ended with BYE.
     pub rtp_timeout: ConfigDuration,
+    /// Directory of prompt WAVs (`en/`, `zh/`); relative to the working
+    /// directory.
+    pub prompts_dir: String,
 }
 
 impl Default for MediaConfig {
@@ -126,6 +129,7 @@ impl Default for MediaConfig {
             rtp_ports: "20000-30000".into(),
             address: String::new(),
             rtp_timeout: ConfigDuration(Duration::from_secs(30)),
+            prompts_dir: "prompts".into(),
         }
     }
 }

@@ -105,5 +105,6 @@ pub fn hotline_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hotline"))
 }
 
+pub mod baresip;
 pub mod daemon;
 pub mod sip_peer;

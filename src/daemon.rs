@@ -197,8 +197,8 @@ async fn serve(
         }
     }
 
-    tracing::info!("shutting down: new calls get 503, calls in progress may finish");
     drain.cancel();
+    tracing::info!("shutting down: new calls get 503, calls in progress may finish");
     if !dispatch_task.is_finished() {
         // The dispatcher sends BYE at the drain timeout; allow it to finish.
         let limit = config.sip.drain_timeout.as_duration() + Duration::from_secs(5);

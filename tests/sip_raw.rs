@@ -311,7 +311,8 @@ async fn sigterm_refuses_new_calls_lets_calls_finish_then_byes_them() {
     let peer = SipPeer::new(d.sip).await;
     let leg = establish(&peer).await;
     d.signal(libc::SIGTERM);
-    d.wait_line(|l| l.contains("shutting down"), S).await;
+    d.wait_line(|l| l.contains("draining: new calls get 503"), S)
+        .await;
     // A new call is refused at once while the old one continues.
     let late = SipPeer::new(d.sip).await;
     late.send(&late.invite(&Leg::new(), "")).await;

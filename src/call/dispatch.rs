@@ -97,19 +97,23 @@ impl Dispatcher {
                 tokio::time::Instant::now() + std::time::Duration::from_secs(3600)
             });
             tokio::select! {
-                m = inbound.recv() => match m {
-                    Some(m) => self.on_inbound(m),
-                    None => break,
-                },
-                Some(cmd) = self.from_calls.recv() => self.on_command(cmd),
-                _ = tokio::time::sleep_until(sleep_until) => {
-                    self.table.handle_timeout(Instant::now());
-                }
+                // In order: draining first (once the token is cancelled no
+                // new call may slip in ahead of it), then the calls' own
+                // work, then new input, then timers.
+                biased;
                 _ = drain.cancelled(), if !self.draining => {
                     self.draining = true;
                     let timeout = self.settings.borrow().drain_timeout;
                     shutdown_at = Some(tokio::time::Instant::now() + timeout);
                     tracing::info!(calls = self.calls.len(), ?timeout, "draining: new calls get 503");
+                }
+                Some(cmd) = self.from_calls.recv() => self.on_command(cmd),
+                m = inbound.recv() => match m {
+                    Some(m) => self.on_inbound(m),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(sleep_until) => {
+                    self.table.handle_timeout(Instant::now());
                 }
                 _ = async { tokio::time::sleep_until(shutdown_at.unwrap_or_else(tokio::time::Instant::now)).await }, if shutdown_at.is_some() => {
                     shutdown_at = None;

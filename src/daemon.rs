@@ -169,10 +169,11 @@ async fn serve(
     let drain = CancellationToken::new();
     let mut dispatch_task = tokio::spawn(dispatcher.run(inbound_rx, drain.clone()));
 
-    on_ready(&listening, &database.target, dir);
-
+    // Handlers before we announce ourselves: a SIGHUP that arrives right
+    // after the "listening" line must reload, not kill (its default).
     let mut hup = signal(SignalKind::hangup()).ok();
     let mut term = signal(SignalKind::terminate()).ok();
+    on_ready(&listening, &database.target, dir);
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,

@@ -195,9 +195,11 @@ impl Call {
 
     /// Start the RTP session once both sides' SDP is known.
     async fn start_media(&mut self) {
-        let (Some(neg), Some(port)) = (self.negotiated.as_ref(), self.port.take()) else {
+        // Both sides' SDP first: a late offer keeps the port until the ACK.
+        let Some(neg) = self.negotiated.as_ref() else {
             return;
         };
+        let Some(port) = self.port.take() else { return };
         let config = SessionConfig::from_negotiated(neg, self.setup.settings.rtp_timeout);
         match media::spawn(port, &config) {
             Ok(session) => {

@@ -47,7 +47,12 @@ impl Default for Leg {
 
 impl SipPeer {
     pub async fn new(server: SocketAddr) -> Self {
-        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let bind = if server.is_ipv6() {
+            "[::1]:0"
+        } else {
+            "127.0.0.1:0"
+        };
+        let sock = UdpSocket::bind(bind).await.unwrap();
         let local = sock.local_addr().unwrap();
         Self {
             sock,
@@ -153,10 +158,36 @@ impl SipPeer {
 
     /// An INVITE (with SDP) for `leg`, plus `extra` header lines.
     pub fn invite(&self, leg: &Leg, extra: &str) -> String {
+        self.invite_with(leg, extra, SDP)
+    }
+
+    /// An INVITE with this SDP body (empty: a late offer).
+    pub fn invite_with(&self, leg: &Leg, extra: &str, sdp: &str) -> String {
+        let content_type = if sdp.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\r\n"
+        };
         format!(
-            "{}{extra}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
+            "{}{extra}{content_type}Content-Length: {}\r\n\r\n{sdp}",
             self.headers("INVITE", leg, &leg.branch, "INVITE"),
-            SDP.len()
+            sdp.len()
+        )
+    }
+
+    /// An in-dialog request with a body.
+    pub fn request_with_body(
+        &self,
+        method: &str,
+        leg: &Leg,
+        content_type: &str,
+        body: &str,
+    ) -> String {
+        let branch = format!("z9hG4bK{:016x}", rand::random::<u64>());
+        format!(
+            "{}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            self.headers(method, leg, &branch, method),
+            body.len()
         )
     }
 
@@ -166,6 +197,16 @@ impl SipPeer {
         format!(
             "{}{extra}Content-Length: 0\r\n\r\n",
             self.headers(method, leg, &branch, method)
+        )
+    }
+
+    /// An ACK carrying the SDP answer to a late offer.
+    pub fn ack_with(&self, leg: &Leg, sdp: &str) -> String {
+        let branch = format!("z9hG4bK{:016x}", rand::random::<u64>());
+        format!(
+            "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            self.headers("ACK", leg, &branch, "ACK"),
+            sdp.len()
         )
     }
 

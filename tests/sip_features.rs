@@ -310,3 +310,97 @@ async fn sighup_applies_a_valid_configuration_to_new_calls_and_refuses_a_bad_one
         "the last good setting stays: {took:?}"
     );
 }
+
+fn sdp_with(port: u16, formats: &str, direction: &str) -> String {
+    format!("v=0\r\no=t 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP {formats}\r\na=rtpmap:101 telephone-event/8000\r\na={direction}\r\n")
+}
+
+fn m_line(body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .lines()
+        .find(|l| l.starts_with("m=audio"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn reinvites_put_on_hold_resume_and_change_codec() {
+    let d = Daemon::start(QUICK).await;
+    let peer = SipPeer::new(d.sip).await;
+    let mut leg = establish(&peer, "", &sdp_with(40010, "0 8 101", "sendrecv")).await;
+    let mut reinvite = |sdp: String, leg: &mut Leg| {
+        leg.cseq += 1;
+        leg.branch = format!("z9hG4bK{:016x}", rand::random::<u64>());
+        peer.invite_with(leg, "", &sdp)
+            .replace("CSeq: 1 INVITE", &format!("CSeq: {} INVITE", leg.cseq))
+    };
+    for (direction, expected) in [
+        ("sendonly", "a=recvonly"),
+        ("inactive", "a=inactive"),
+        ("sendrecv", "a=sendrecv"),
+    ] {
+        let text = reinvite(sdp_with(40010, "0 8 101", direction), &mut leg);
+        peer.send(&text).await;
+        let ok = peer
+            .until_status(200, S)
+            .await
+            .expect("200 to the re-INVITE");
+        let body = String::from_utf8_lossy(&ok.body).into_owned();
+        assert!(
+            body.contains(expected),
+            "{direction} answered with:\n{body}"
+        );
+        peer.send(&peer.ack(&leg)).await;
+    }
+    // Codec change: PCMA only now; the answer names PCMA (payload 8).
+    let text = reinvite(sdp_with(40010, "8 101", "sendrecv"), &mut leg);
+    peer.send(&text).await;
+    let ok = peer.until_status(200, S).await.unwrap();
+    let m = m_line(&ok.body);
+    assert!(m.contains(" 8"), "{m}");
+    assert!(!m.contains(" 0 ") && !m.ends_with(" 0"), "{m}");
+    peer.send(&peer.ack(&leg)).await;
+    d.wait_line(|l| l.contains("media restarted for the new codec"), S)
+        .await;
+}
+
+#[tokio::test]
+async fn no_common_codec_is_488_and_no_free_rtp_port_is_503() {
+    let d =
+        Daemon::start("[answer]\nafter_rings = 0\n[media]\nrtp_ports = \"31000-31002\"\n").await;
+    let peer = SipPeer::new(d.sip).await;
+    // G.722 only (payload 9): nothing we speak.
+    peer.send(&peer.invite_with(&Leg::new(), "", &sdp_with(40010, "9", "sendrecv")))
+        .await;
+    assert!(
+        peer.until_status(488, S).await.is_some(),
+        "488 for no common codec"
+    );
+    // The range holds one call: the second caller hears 503 at once.
+    let _first = establish(&peer, "", SDP).await;
+    let other = SipPeer::new(d.sip).await;
+    other.send(&other.invite(&Leg::new(), "")).await;
+    let r = other
+        .until_status(503, S)
+        .await
+        .expect("503 when no RTP port is free");
+    assert!(r.headers.get("Retry-After").is_some());
+}
+
+#[tokio::test]
+async fn a_caller_that_sends_no_rtp_is_hung_up_on() {
+    let d = Daemon::start("[answer]\nafter_rings = 0\n[media]\nrtp_timeout = \"2s\"\n").await;
+    let peer = SipPeer::new(d.sip).await;
+    let leg = establish(&peer, "", SDP).await;
+    let bye = peer
+        .request(Duration::from_secs(10))
+        .await
+        .expect("BYE after the RTP timeout");
+    assert_eq!(bye.call_id().as_str(), leg.call_id);
+    peer.answer(&bye).await;
+    d.wait_line(
+        |l| l.contains(&leg.call_id) && l.contains("reason=rtp_timeout"),
+        S,
+    )
+    .await;
+}

@@ -65,6 +65,8 @@ struct Call {
     session_id: u64,
     media: Option<MediaHandle>,
     media_remote: Option<SocketAddr>,
+    /// A codec change needs a new media session (see `renegotiate`).
+    restart_media: bool,
     /// A freshly started session's events, picked up by the event loop.
     new_media_events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
     media_task: Option<tokio::task::JoinHandle<media::SessionReport>>,
@@ -123,6 +125,7 @@ pub async fn run(
             session_id: rand::random::<u32>().into(),
             media: None,
             media_remote: None,
+            restart_media: false,
             new_media_events: None,
             media_task: None,
             negotiated: None,
@@ -557,6 +560,19 @@ impl Call {
         match sdp::negotiate(&String::from_utf8_lossy(offer)) {
             Ok(n) => {
                 tracing::info!(direction = ?n.direction, codec = ?n.codec, "session modified");
+                let format_changed = self.negotiated.as_ref().is_some_and(|old| {
+                    (old.codec, old.payload_type, old.telephone_event)
+                        != (n.codec, n.payload_type, n.telephone_event)
+                });
+                tracing::debug!(format_changed, media = self.media.is_some(), "renegotiated");
+                if format_changed && self.media.is_some() {
+                    // The running session encodes one codec: a codec change
+                    // gets a fresh session on a fresh port, named in the answer.
+                    let port = self.setup.ports.allocate().map_err(|e| e.sip_status())?;
+                    self.rtp_local = port.local_addr().ok();
+                    self.port = Some(port);
+                    self.restart_media = true;
+                }
                 self.negotiated = Some(n);
                 Ok(self.local_sdp())
             }
@@ -606,6 +622,12 @@ impl Call {
         let Some(neg) = self.negotiated.clone() else {
             return;
         };
+        if std::mem::take(&mut self.restart_media) {
+            self.stop_media().await;
+            self.start_media().await;
+            tracing::info!(codec = ?neg.codec, "media restarted for the new codec");
+            return;
+        }
         let Some(media) = self.media.clone() else {
             if self.state == State::Answered {
                 self.start_media().await;

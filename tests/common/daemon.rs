@@ -61,7 +61,10 @@ impl Daemon {
             .args(["--data-dir", data.path().to_str().unwrap()])
             .args(["--database-url", &db_url])
             .args(["--sip-listen", listen, "run"])
-            .env("HOTLINE_LOG", "info,sqlx=warn")
+            .env(
+                "HOTLINE_LOG",
+                std::env::var("TEST_HOTLINE_LOG").unwrap_or("info,sqlx=warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -8,10 +8,13 @@
 //! - [`media`]: G.711 codecs, DTMF from RFC 4733 / SIP INFO / in-band
 //!   Goertzel, WAV prompts (shared, pre-encoded cache), recorder, SDP
 //!   offer/answer.
+//! - [`ivr`]: the call flow language (`config/ivr.toml`), its validation,
+//!   the sans-io interpreter run on each call, and the reloadable registry.
 //! - [`tickets`]: PostgreSQL ticket store, SLA policy, the on-disk journal
 //!   that keeps tickets while the database is down, the embedded cluster.
 
 pub mod config;
+pub mod ivr;
 pub mod media;
 pub mod sip;
 pub mod tickets;

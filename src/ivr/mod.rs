@@ -11,11 +11,14 @@
 
 pub mod flow;
 mod graph;
+mod intake;
 pub mod load;
+pub mod machine;
 mod problem;
 pub mod validate;
 pub mod words;
 
 pub use flow::{Field, Flow, Step};
 pub use load::{load_flow, parse_flow};
+pub use machine::{CallFacts, Intake, IvrAction, IvrInput, IvrMachine, Progress};
 pub use problem::{FlowProblem, IvrError};

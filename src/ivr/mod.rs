@@ -15,6 +15,7 @@ mod intake;
 pub mod load;
 pub mod machine;
 mod problem;
+pub mod registry;
 pub mod validate;
 pub mod words;
 
@@ -22,3 +23,4 @@ pub use flow::{Field, Flow, Step};
 pub use load::{load_flow, parse_flow};
 pub use machine::{CallFacts, Intake, IvrAction, IvrInput, IvrMachine, Progress};
 pub use problem::{FlowProblem, IvrError};
+pub use registry::{FlowPaths, FlowRegistry, LoadedFlow};

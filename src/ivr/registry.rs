@@ -9,7 +9,7 @@
 //! The lock is a `std::sync::RwLock` held only to clone or replace an
 //! `Arc`: never across an `.await`, never while loading files.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use crate::config::Config;
@@ -127,17 +127,10 @@ impl FlowRegistry {
     }
 }
 
-/// The flow file beside a configuration file (`config/ivr.toml`).
-pub fn default_flow_path(config_file: &Path) -> PathBuf {
-    config_file
-        .parent()
-        .unwrap_or_else(|| Path::new("."))
-        .join("ivr.toml")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn paths(dir: &Path) -> FlowPaths {
         FlowPaths {

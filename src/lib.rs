@@ -13,12 +13,15 @@
 //!   Goertzel, WAV prompts (shared, pre-encoded cache), recorder, SDP
 //!   offer/answer, RTP ports and the per-call media session (paced RTP,
 //!   symmetric latching, RTP timeout, one digit stream).
+//! - [`ivr`]: the call flow language (`config/ivr.toml`), its validation,
+//!   the sans-io interpreter run on each call, and the reloadable registry.
 //! - [`tickets`]: PostgreSQL ticket store, SLA policy, the on-disk journal
 //!   that keeps tickets while the database is down, the embedded cluster.
 
 pub mod call;
 pub mod config;
 pub mod daemon;
+pub mod ivr;
 pub mod media;
 pub mod sip;
 pub mod tickets;

@@ -24,7 +24,11 @@ fn every_file_shipped_under_config_parses_and_validates() {
     let mut checked = 0;
     for entry in std::fs::read_dir("config").unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
+        // ivr*.toml are flows, not daemon configuration (tests/ivr.rs).
+        let flow = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("ivr"));
+        if path.extension().is_some_and(|e| e == "toml") && !flow {
             let text = std::fs::read_to_string(&path).unwrap();
             if let Err(e) = parse_str(&text, &path) {
                 panic!("{e}");

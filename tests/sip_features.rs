@@ -328,7 +328,7 @@ async fn reinvites_put_on_hold_resume_and_change_codec() {
     let d = Daemon::start(QUICK).await;
     let peer = SipPeer::new(d.sip).await;
     let mut leg = establish(&peer, "", &sdp_with(40010, "0 8 101", "sendrecv")).await;
-    let mut reinvite = |sdp: String, leg: &mut Leg| {
+    let reinvite = |sdp: String, leg: &mut Leg| {
         leg.cseq += 1;
         leg.branch = format!("z9hG4bK{:016x}", rand::random::<u64>());
         peer.invite_with(leg, "", &sdp)

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::calls::CallRecord;
 use super::model::{Ticket, TicketNumber, TicketUpdate};
 
 /// A write the database has not yet seen.
@@ -32,6 +33,10 @@ pub enum JournalOp {
         at: DateTime<Utc>,
         actor: String,
         update: Box<TicketUpdate>,
+    },
+    /// A call's record (upserted by Call-ID, so replaying it is harmless).
+    CallRecord {
+        record: Box<CallRecord>,
     },
 }
 

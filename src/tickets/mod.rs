@@ -2,6 +2,7 @@
 //! tickets while the database is down, and the embedded cluster used when
 //! no database URL is configured.
 //!
+//! - [`calls`]: call records, one per call, ticket or not.
 //! - [`model`]: ticket, update, history event, typed [`TicketNumber`].
 //! - [`sla`]: the severity table in force and the deadlines it gives.
 //! - [`store`]: [`TicketStore`], what the call path uses.
@@ -9,6 +10,7 @@
 //! - [`repo`]: the SQL. [`db`]: connecting and migrating.
 //! - [`embedded`]: the private PostgreSQL cluster. [`report`]: CLI output.
 
+pub mod calls;
 pub mod db;
 pub mod embedded;
 pub mod journal;
@@ -19,6 +21,7 @@ pub mod report;
 pub mod sla;
 pub mod store;
 
+pub use calls::{CallRecord, EndReason};
 pub use model::{NewTicket, Ticket, TicketEvent, TicketNumber, TicketStatus, TicketUpdate};
 pub use sla::SlaPolicy;
 pub use store::{Created, StoreError, TicketStore};

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::calls::{self, CallRecord};
 use super::journal::{Journal, JournalError, JournalOp};
 use super::model::{NewTicket, Ticket, TicketNumber, TicketUpdate};
 use super::numbers::NumberPool;
@@ -224,6 +225,26 @@ impl TicketStore {
         .await
     }
 
+    /// Write (or refresh) a call's record; like tickets, it goes to the
+    /// journal when the database does not answer, so a call that ends
+    /// during an outage still leaves its record. Returns true if journaled.
+    pub async fn record_call(&self, record: &CallRecord) -> Result<bool, StoreError> {
+        if self.pending() == 0 {
+            match calls::upsert(&self.inner.pool, record).await {
+                Ok(()) => return Ok(false),
+                Err(e) if repo::is_unavailable(&e) => {
+                    tracing::warn!(error = %e, call_id = %record.call_id, "database unreachable; journaling the call record");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.journal(JournalOp::CallRecord {
+            record: Box::new(record.clone()),
+        })
+        .await?;
+        Ok(true)
+    }
+
     /// A ticket by number, from the database or, while it waits, the journal.
     pub async fn get(&self, number: TicketNumber) -> Result<Option<Ticket>, StoreError> {
         if let Some(t) = lock(&self.inner.journal).pending_ticket(number) {
@@ -344,6 +365,7 @@ impl TicketStore {
                 } => repo::update(&self.inner.pool, *number, op_id, *at, actor, update)
                     .await
                     .map(|_| ()),
+                JournalOp::CallRecord { record } => calls::upsert(&self.inner.pool, record).await,
             };
             match result {
                 Ok(()) => {

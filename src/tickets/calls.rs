@@ -1,0 +1,155 @@
+//! Call records: one row per call, written (and rewritten) by the call
+//! task as the call goes on, so a record exists even for a caller who hung
+//! up before any ticket. Writes are idempotent upserts by Call-ID, so the
+//! journal can replay them during and after a database outage.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgPool;
+use sqlx::Row;
+
+use super::model::TicketNumber;
+
+/// How a call ended. Stored as text; the names are stable (reports use them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EndReason {
+    #[serde(rename = "caller_hung_up")]
+    CallerHungUp,
+    /// The flow ran to its end (queue or hangup step).
+    #[serde(rename = "completed")]
+    Completed,
+    /// The caller gave no valid answer before a menu's tries ran out.
+    #[serde(rename = "timeout")]
+    Timeout,
+    /// Refused at once because the daemon was full.
+    #[serde(rename = "rejected_503")]
+    Rejected503,
+    #[serde(rename = "rejected_486")]
+    Rejected486,
+    /// The flow could not go on (a bug or a broken flow); see the log.
+    #[serde(rename = "error")]
+    Error,
+    /// The daemon stopped while the call was in progress.
+    #[serde(rename = "shutdown")]
+    Shutdown,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CallerHungUp => "caller_hung_up",
+            Self::Completed => "completed",
+            Self::Timeout => "timeout",
+            Self::Rejected503 => "rejected_503",
+            Self::Rejected486 => "rejected_486",
+            Self::Error => "error",
+            Self::Shutdown => "shutdown",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+}
+
+/// One call, as far as it is known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub call_id: String,
+    pub caller_number: String,
+    pub received_at: DateTime<Utc>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<EndReason>,
+    pub last_step: Option<String>,
+    /// Every key the caller pressed, in order (`#` included).
+    pub digits: String,
+    pub language: Option<String>,
+    pub ticket_number: Option<TicketNumber>,
+    pub flow_version: Option<String>,
+}
+
+/// Insert or refresh the record for `r.call_id`. A field the new write
+/// does not know (`None`) keeps what an earlier write stored, so a late
+/// partial write never erases what the call already reached.
+pub async fn upsert(pool: &PgPool, r: &CallRecord) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO call_records (call_id, caller_number, received_at, answered_at, ended_at,
+            end_reason, last_step, digits, language, ticket_number, flow_version)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)
+         ON CONFLICT (call_id) DO UPDATE SET
+            answered_at = COALESCE(EXCLUDED.answered_at, call_records.answered_at),
+            ended_at = COALESCE(EXCLUDED.ended_at, call_records.ended_at),
+            end_reason = COALESCE(EXCLUDED.end_reason, call_records.end_reason),
+            last_step = COALESCE(EXCLUDED.last_step, call_records.last_step),
+            digits = CASE WHEN length(EXCLUDED.digits) >= length(call_records.digits)
+                          THEN EXCLUDED.digits ELSE call_records.digits END,
+            language = COALESCE(EXCLUDED.language, call_records.language),
+            ticket_number = COALESCE(EXCLUDED.ticket_number, call_records.ticket_number),
+            flow_version = COALESCE(EXCLUDED.flow_version, call_records.flow_version),
+            updated_at = now()",
+    )
+    .bind(&r.call_id)
+    .bind(&r.caller_number)
+    .bind(r.received_at)
+    .bind(r.answered_at)
+    .bind(r.ended_at)
+    .bind(r.end_reason.map(EndReason::as_str))
+    .bind(&r.last_step)
+    .bind(&r.digits)
+    .bind(&r.language)
+    .bind(r.ticket_number.map(|n| n.0))
+    .bind(&r.flow_version)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The record of one call (tests, reports).
+pub async fn by_call_id(pool: &PgPool, call_id: &str) -> Result<Option<CallRecord>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT call_id, caller_number, received_at, answered_at, ended_at, end_reason,
+                last_step, digits, language, ticket_number, flow_version
+         FROM call_records WHERE call_id = $1",
+    )
+    .bind(call_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let reason: Option<String> = r.try_get("end_reason")?;
+    let number: Option<i64> = r.try_get("ticket_number")?;
+    Ok(Some(CallRecord {
+        call_id: r.try_get("call_id")?,
+        caller_number: r.try_get("caller_number")?,
+        received_at: r.try_get("received_at")?,
+        answered_at: r.try_get("answered_at")?,
+        ended_at: r.try_get("ended_at")?,
+        end_reason: reason.as_deref().and_then(EndReason::parse),
+        last_step: r.try_get("last_step")?,
+        digits: r.try_get("digits")?,
+        language: r.try_get("language")?,
+        ticket_number: number.map(TicketNumber),
+        flow_version: r.try_get("flow_version")?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_reasons_keep_their_stored_names() {
+        for r in [
+            EndReason::CallerHungUp,
+            EndReason::Completed,
+            EndReason::Timeout,
+            EndReason::Rejected503,
+            EndReason::Rejected486,
+            EndReason::Error,
+            EndReason::Shutdown,
+        ] {
+            assert_eq!(EndReason::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(EndReason::as_str(EndReason::Rejected503), "rejected_503");
+    }
+}

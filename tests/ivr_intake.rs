@@ -1,0 +1,181 @@
+//! The interpreter's actions persisted the way the call task will: the
+//! default flow driven key by key, its `CreateTicket` / `UpdateTicket`
+//! performed on a real `TicketStore`, and the call record written at the
+//! end. No SIP, no audio: those are the call task's part.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use hotline::config::Config;
+use hotline::ivr::{parse_flow, CallFacts, IvrAction, IvrInput, IvrMachine};
+use hotline::tickets::calls::{self, EndReason};
+use hotline::tickets::{repo, SlaPolicy, TicketStore};
+use tokio::time::Instant;
+
+struct Shell {
+    m: IvrMachine,
+    store: TicketStore,
+    policy: SlaPolicy,
+    now: Instant,
+    seen: Vec<IvrAction>,
+}
+
+impl Shell {
+    /// Feed `input`, then perform every ticket action the machine asks for
+    /// (answering it as the store did), as the call task's loop would.
+    async fn feed(&mut self, input: IvrInput) {
+        self.m.handle(self.now, input);
+        while let Some(action) = self.m.poll_output() {
+            match &action {
+                IvrAction::CreateTicket(intake) => {
+                    let new = intake
+                        .new_ticket(self.m.facts(), self.m.flow_version())
+                        .expect("a severity");
+                    let reply = match self.store.create(new, &self.policy).await {
+                        Ok(c) => IvrInput::TicketCreated {
+                            number: c.ticket.number,
+                            response_target: c.ticket.response_target.to_std().unwrap(),
+                        },
+                        Err(_) => IvrInput::TicketFailed,
+                    };
+                    self.m.handle(self.now, reply);
+                }
+                IvrAction::UpdateTicket { number, update } => {
+                    self.store
+                        .update(*number, "ivr", update.clone())
+                        .await
+                        .unwrap();
+                }
+                _ => {}
+            }
+            self.seen.push(action);
+        }
+    }
+
+    async fn keys(&mut self, keys: &str) {
+        for k in keys.chars() {
+            self.feed(IvrInput::Digit(k)).await;
+        }
+    }
+
+    async fn done(&mut self) {
+        self.feed(IvrInput::PlaybackDone).await;
+    }
+}
+
+async fn shell(call_id: &str, private: bool) -> (Shell, tempfile::TempDir) {
+    let (pool, _) = common::shared().fresh_db().await;
+    let data = tempfile::tempdir().unwrap();
+    let (store, _replayer) = TicketStore::open(pool, data.path(), 20).await.unwrap();
+    let text = std::fs::read_to_string("config/ivr.toml").unwrap();
+    let flow = Arc::new(parse_flow(&text, Path::new("config/ivr.toml")).unwrap());
+    let received = Utc::now() - TimeDelta::seconds(7);
+    let facts = CallFacts {
+        call_id: call_id.into(),
+        caller_number: if private { "anonymous" } else { "+15551230000" }.into(),
+        caller_name: None,
+        caller_private: private,
+        received_at: received,
+        answered_at: Some(received + TimeDelta::seconds(6)),
+    };
+    let shell = Shell {
+        m: IvrMachine::new(flow, facts),
+        store,
+        policy: SlaPolicy::from_config(&Config::default()),
+        now: Instant::now(),
+        seen: Vec::new(),
+    };
+    (shell, data)
+}
+
+#[tokio::test]
+async fn an_anonymous_software_critical_call_leaves_a_full_ticket_and_record() {
+    let (mut s, _data) = shell("intake-1", true).await;
+    s.feed(IvrInput::Started).await;
+    s.done().await; // language menu heard
+    s.keys("1").await;
+    s.done().await; // greeting
+    s.done().await; // category menu
+    s.keys("2").await;
+    s.done().await; // severity menu
+    s.keys("1").await; // critical: the ticket is made now
+    s.done().await;
+    s.keys("#").await; // no customer number
+    s.done().await;
+    s.keys("5551234#").await; // callback number
+    s.done().await; // record prompt + beep
+    s.feed(IvrInput::RecordingDone {
+        path: "/tmp/notes/intake-1.wav".into(),
+        duration: Duration::from_secs(2),
+    })
+    .await;
+    for _ in 0..3 {
+        s.done().await; // number, promise, goodbye
+    }
+    assert!(s.m.is_ended());
+    assert!(s.seen.contains(&IvrAction::Hangup {
+        reason: EndReason::Completed
+    }));
+    s.store
+        .record_call(&s.m.call_record(Some(Utc::now())))
+        .await
+        .unwrap();
+
+    let number = s.m.progress().ticket.expect("a ticket number");
+    let t = repo::by_number(s.store.pool(), number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.category.as_deref(), Some("software"));
+    assert_eq!(t.severity, "critical");
+    assert!(t.caller_private);
+    assert_eq!(t.callback_number.as_deref(), Some("5551234"));
+    assert_eq!(
+        t.voice_note_path.as_deref(),
+        Some("/tmp/notes/intake-1.wav")
+    );
+    assert_eq!(t.flow_version.as_deref(), Some(s.m.flow_version()));
+    assert_eq!(t.response_due_at - t.received_at, TimeDelta::minutes(30));
+    assert!(t.received_at <= t.answered_at.unwrap() && t.answered_at.unwrap() <= t.created_at);
+
+    let rec = calls::by_call_id(s.store.pool(), "intake-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.ticket_number, Some(number));
+    assert_eq!(rec.end_reason, Some(EndReason::Completed));
+    assert_eq!(rec.last_step.as_deref(), Some("queue"));
+    assert_eq!(rec.digits, "121#5551234#");
+}
+
+#[tokio::test]
+async fn a_hang_up_in_the_severity_menu_leaves_a_record_but_no_ticket() {
+    let (mut s, _data) = shell("intake-2", false).await;
+    s.feed(IvrInput::Started).await;
+    s.done().await;
+    s.keys("2").await; // Mandarin
+    s.done().await;
+    s.done().await;
+    s.keys("3").await;
+    s.done().await;
+    s.feed(IvrInput::CallerHungUp).await;
+    s.store
+        .record_call(&s.m.call_record(Some(Utc::now())))
+        .await
+        .unwrap();
+
+    assert_eq!(repo::count(s.store.pool()).await.unwrap(), 0);
+    let rec = calls::by_call_id(s.store.pool(), "intake-2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.ticket_number, None);
+    assert_eq!(rec.end_reason, Some(EndReason::CallerHungUp));
+    assert_eq!(rec.last_step.as_deref(), Some("severity"));
+    assert_eq!(rec.language.as_deref(), Some("zh"));
+    assert_eq!(rec.digits, "23");
+}

@@ -15,10 +15,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::call::dispatch::Dispatcher;
-use crate::call::CallSettings;
+use crate::call::{CallServices, CallSettings};
 use crate::config::{Config, ConfigError};
+use crate::ivr::registry::{load_checked, FlowPaths, LoadedFlow};
+use crate::ivr::FlowProblem;
 use crate::media::ports::PortAllocator;
-use crate::media::prompt::PromptCache;
 use crate::sip::transport::{self, Stats};
 use crate::tickets::db::{self, DbError};
 use crate::tickets::{repo, StoreError, TicketStore};
@@ -35,8 +36,8 @@ pub enum DaemonError {
     Db(#[from] DbError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Prompts(#[from] crate::media::prompt::PromptError),
+    #[error("HL-IVR-FLOW: the call flow cannot be used:\n{}", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Flow(Vec<FlowProblem>),
     #[error(transparent)]
     Ports(#[from] crate::media::ports::PortError),
     #[error("HL-DATA-DIR: cannot create the data directory {}: {source}", dir.display())]
@@ -71,9 +72,11 @@ async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), DaemonError>
     )))
 }
 
-/// Run until SIGTERM/SIGINT. `reload` re-reads the configuration (SIGHUP).
+/// Run until SIGTERM/SIGINT. `reload` re-reads the configuration (on
+/// SIGHUP, or when `config_file`, the flow or a prompt changes).
 pub async fn run(
     config: Config,
+    config_file: Option<&std::path::Path>,
     reload: impl Fn() -> Result<Config, ConfigError>,
     on_ready: impl FnOnce(&Listening, &str, &std::path::Path),
 ) -> Result<(), DaemonError> {
@@ -98,7 +101,7 @@ pub async fn run(
         Err(e) => return Err(e.into()),
     }
     // From here on the embedded database runs: every exit path stops it.
-    let result = serve(&config, &database, &dir, reload, on_ready).await;
+    let result = serve(&config, config_file, &database, &dir, reload, on_ready).await;
     database.close().await;
     result
 }
@@ -106,6 +109,7 @@ pub async fn run(
 /// Everything between opening the database and closing it.
 async fn serve(
     config: &Config,
+    config_file: Option<&std::path::Path>,
     database: &db::Database,
     dir: &std::path::Path,
     reload: impl Fn() -> Result<Config, ConfigError>,
@@ -114,8 +118,9 @@ async fn serve(
     let (store, replayer) =
         TicketStore::open(database.pool.clone(), dir, config.tickets.reserve_numbers).await?;
 
-    // Prompts first: a bad prompt file stops the start before any port opens.
-    let prompts = Arc::new(PromptCache::load_dir(&config.media.prompts_dir)?);
+    // The flow and its prompts first: a bad file stops the start before
+    // any port opens, with every problem named.
+    let flow = Arc::new(load_flow(config).map_err(DaemonError::Flow)?);
 
     // Transports.
     let stop_transports = CancellationToken::new();
@@ -163,9 +168,17 @@ async fn serve(
     let (settings_tx, settings_rx) = watch::channel(Arc::new(CallSettings::from_config(
         config,
         primary,
-        prompts.clone(),
+        flow.clone(),
     )));
-    let (dispatcher, _stats) = Dispatcher::new(settings_rx, ports);
+    tracing::info!(flow = %flow.version(), "IVR flow loaded");
+    let services = CallServices {
+        ports,
+        store: store.clone(),
+        recordings: dir.join("recordings"),
+    };
+    let (dispatcher, _stats) = Dispatcher::new(settings_rx, services);
+    let (changed_tx, mut changed) = mpsc::channel(1);
+    let watcher = tokio::spawn(watch_files(watched(config, config_file), changed_tx));
     let drain = CancellationToken::new();
     let mut dispatch_task = tokio::spawn(dispatcher.run(inbound_rx, drain.clone()));
 
@@ -179,18 +192,9 @@ async fn serve(
             _ = tokio::signal::ctrl_c() => break,
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => break,
             _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => {
-                let loaded = reload().map_err(|e| e.to_string()).and_then(|new| {
-                    let prompts = PromptCache::load_dir(&new.media.prompts_dir).map_err(|e| e.to_string())?;
-                    Ok((new, prompts))
-                });
-                match loaded {
-                    Ok((new, prompts)) => {
-                        settings_tx.send_replace(Arc::new(CallSettings::from_config(&new, primary, Arc::new(prompts))));
-                        tracing::info!("configuration reloaded; new calls use it");
-                    }
-                    Err(e) => tracing::error!(error = %e, "reload refused; the running configuration stays"),
-                }
+                apply_reload(&reload, &settings_tx, primary, "SIGHUP");
             }
+            Some(()) = changed.recv() => apply_reload(&reload, &settings_tx, primary, "file change"),
             _ = &mut dispatch_task => {
                 tracing::error!("dispatcher stopped unexpectedly");
                 break;
@@ -198,6 +202,7 @@ async fn serve(
         }
     }
 
+    watcher.abort();
     drain.cancel();
     tracing::info!("shutting down: new calls get 503, calls in progress may finish");
     if !dispatch_task.is_finished() {
@@ -216,4 +221,86 @@ async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The flow and prompts `config` names, validated against it.
+pub fn load_flow(config: &Config) -> Result<LoadedFlow, Vec<FlowProblem>> {
+    load_checked(
+        &FlowPaths {
+            flow: PathBuf::from(&config.ivr.flow),
+            prompts: PathBuf::from(&config.media.prompts_dir),
+        },
+        config,
+    )
+}
+
+/// Re-read configuration, flow and prompts; apply all or nothing.
+fn apply_reload(
+    reload: &impl Fn() -> Result<Config, ConfigError>,
+    settings: &watch::Sender<Arc<CallSettings>>,
+    primary: SocketAddr,
+    why: &str,
+) {
+    let loaded = reload().map_err(|e| e.to_string()).and_then(|new| {
+        let flow = load_flow(&new).map_err(|problems| {
+            problems
+                .iter()
+                .map(|p| format!("  {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+        Ok((new, flow))
+    });
+    match loaded {
+        Ok((new, flow)) => {
+            let version = flow.version().to_string();
+            settings.send_replace(Arc::new(CallSettings::from_config(
+                &new,
+                primary,
+                Arc::new(flow),
+            )));
+            tracing::info!(%why, flow = %version, "configuration reloaded; new calls use it");
+        }
+        Err(e) => tracing::error!(%why, "reload refused; the running configuration stays:\n{e}"),
+    }
+}
+
+/// The files whose change triggers a reload.
+fn watched(config: &Config, config_file: Option<&std::path::Path>) -> Vec<PathBuf> {
+    let mut files = vec![
+        PathBuf::from(&config.ivr.flow),
+        PathBuf::from(&config.media.prompts_dir),
+    ];
+    files.extend(config_file.map(std::path::Path::to_path_buf));
+    files
+}
+
+/// Newest modification time under `path` (a file, or a directory tree).
+fn newest(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mut t = meta.modified().ok()?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).ok()?.flatten() {
+            if let Some(m) = newest(&entry.path()) {
+                t = t.max(m);
+            }
+        }
+    }
+    Some(t)
+}
+
+/// Poll the watched files' modification times (every second; cheap, and
+/// no inotify limits to hit) and say when one changed.
+async fn watch_files(files: Vec<PathBuf>, changed: mpsc::Sender<()>) {
+    let stamp = |files: &[PathBuf]| files.iter().map(|f| newest(f)).collect::<Vec<_>>();
+    let mut last = stamp(&files);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = stamp(&files);
+        if now != last {
+            last = now;
+            let _ = changed.try_send(());
+        }
+    }
 }

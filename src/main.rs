@@ -149,10 +149,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     };
     match cli.command {
-        Command::CheckConfig => {
-            println!("{}: configuration is valid", path.display());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::CheckConfig => match hotline::daemon::load_flow(&config) {
+            Ok(flow) => {
+                println!("{}: configuration is valid", path.display());
+                println!("{}: call flow {} is valid", config.ivr.flow, flow.version());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(problems) => {
+                eprintln!("HL-IVR-INVALID: {} problem(s):", problems.len());
+                for p in problems {
+                    eprintln!("  {p}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        },
         Command::Migrate => {
             let db = open_db(&config)?;
             db::migrate(&db.pool).await?;
@@ -232,7 +242,11 @@ fn open_db(config: &Config) -> anyhow::Result<Database> {
 
 async fn run(config: Config, global: &Global) -> anyhow::Result<ExitCode> {
     let reload = || load_config(global).map(|(c, _)| c);
-    hotline::daemon::run(config, reload, |listening, db, dir| {
+    let file = load_config(global)
+        .ok()
+        .map(|(_, p)| p)
+        .filter(|p| p.exists());
+    hotline::daemon::run(config, file.as_deref(), reload, |listening, db, dir| {
         let udp: Vec<String> = listening.udp.iter().map(|a| format!("udp {a}")).collect();
         let tcp: Vec<String> = listening.tcp.iter().map(|a| format!("tcp {a}")).collect();
         println!("hotline: SIP listening on {}, {}", udp.join(", "), tcp.join(", "));

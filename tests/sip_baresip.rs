@@ -55,11 +55,9 @@ fn correlation(sent: &[f64], heard: &[f64]) -> f64 {
     best
 }
 
-fn greeting() -> Vec<f64> {
-    ["greeting-hello", "company", "greeting-service"]
-        .iter()
-        .flat_map(|n| read_wav(Path::new(&format!("prompts/en/{n}.wav"))))
-        .collect()
+/// The first prompt of the default flow: the language choice.
+fn first_prompt() -> Vec<f64> {
+    read_wav(Path::new("prompts/language-choice.wav"))
 }
 
 #[tokio::test]
@@ -126,7 +124,7 @@ async fn a_phones_reinvite_is_answered_and_the_call_goes_on() {
         .await;
 }
 
-async fn caller_hears_the_greeting(codec: &str) {
+async fn caller_hears_the_first_prompt(codec: &str) {
     let d = Daemon::start("[answer]\nafter_rings = 0\n").await;
     let tmp = tempfile::tempdir().unwrap();
     let mut phone = Baresip::start(&microphone(tmp.path(), 30), codec).await;
@@ -149,11 +147,11 @@ async fn caller_hears_the_greeting(codec: &str) {
     let heard_path = phone.heard().expect("baresip recorded what it heard");
     let dir = phone.quit().await;
     let heard = read_wav(&heard_path);
-    let sent = greeting();
+    let sent = first_prompt();
     let c = correlation(&sent, &heard);
     assert!(
         c > 0.9,
-        "{codec}: correlation {c:.3} between the greeting and what the phone heard"
+        "{codec}: correlation {c:.3} between the prompt and what the phone heard"
     );
     let ratio = heard.len() as f64 / sent.len() as f64;
     assert!(
@@ -166,13 +164,13 @@ async fn caller_hears_the_greeting(codec: &str) {
 }
 
 #[tokio::test]
-async fn the_caller_hears_the_greeting_in_pcmu() {
-    caller_hears_the_greeting("PCMU").await;
+async fn the_caller_hears_the_first_prompt_in_pcmu() {
+    caller_hears_the_first_prompt("PCMU").await;
 }
 
 #[tokio::test]
-async fn the_caller_hears_the_greeting_in_pcma() {
-    caller_hears_the_greeting("PCMA").await;
+async fn the_caller_hears_the_first_prompt_in_pcma() {
+    caller_hears_the_first_prompt("PCMA").await;
 }
 
 #[tokio::test]

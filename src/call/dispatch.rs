@@ -16,8 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::session::{self, CallSetup};
-use super::{CallEvent, CallHandle, CallSettings, ToDispatch};
-use crate::media::ports::PortAllocator;
+use super::{CallEvent, CallHandle, CallServices, CallSettings, ToDispatch};
 use crate::sip::dialog::{new_local_tag, DialogId};
 use crate::sip::identity::caller_identity;
 use crate::sip::message::{Message, Method, Request, Response};
@@ -55,7 +54,7 @@ pub struct Dispatcher {
     from_calls: mpsc::Receiver<ToDispatch>,
     draining: bool,
     stats: watch::Sender<DispatchStats>,
-    ports: PortAllocator,
+    services: CallServices,
 }
 
 impl Dispatcher {
@@ -63,7 +62,7 @@ impl Dispatcher {
     /// when they start (a reload swaps them for new calls only).
     pub fn new(
         settings: watch::Receiver<Arc<CallSettings>>,
-        ports: PortAllocator,
+        services: CallServices,
     ) -> (Self, watch::Receiver<DispatchStats>) {
         let (to_dispatch, from_calls) = mpsc::channel(4096);
         let timers = settings.borrow().timers;
@@ -80,7 +79,7 @@ impl Dispatcher {
                 from_calls,
                 draining: false,
                 stats,
-                ports,
+                services,
             },
             stats_rx,
         )
@@ -344,6 +343,22 @@ impl Dispatcher {
             if busy {
                 self.stats.send_modify(|s| s.rejected_busy += 1);
             }
+            super::intake::record_unanswered(
+                &self.services.store,
+                crate::tickets::CallRecord {
+                    call_id: req.call_id().to_string(),
+                    caller_number: req.from().uri.user().unwrap_or_default(),
+                    received_at,
+                    answered_at: None,
+                    ended_at: Some(received_at),
+                    end_reason: Some(crate::tickets::EndReason::Rejected503),
+                    last_step: None,
+                    digits: String::new(),
+                    language: None,
+                    ticket_number: None,
+                    flow_version: None,
+                },
+            );
             let why = if self.draining {
                 "shutting down"
             } else {
@@ -385,7 +400,7 @@ impl Dispatcher {
             received_at,
             received: Instant::now(),
             settings,
-            ports: self.ports.clone(),
+            services: self.services.clone(),
         };
         self.calls.insert(dialog.clone(), handle);
         self.invites.insert(key, dialog);

@@ -7,6 +7,7 @@
 //! call's state.
 
 pub mod dispatch;
+pub mod intake;
 pub mod session;
 mod settings;
 
@@ -21,6 +22,15 @@ use crate::sip::transport::ReplyTo;
 use crate::sip::validate::Accepted;
 
 pub use settings::CallSettings;
+
+/// What every call shares for the daemon's life (not reloaded).
+#[derive(Clone)]
+pub struct CallServices {
+    pub ports: crate::media::ports::PortAllocator,
+    pub store: crate::tickets::TicketStore,
+    /// Voice notes and call recordings go under here.
+    pub recordings: std::path::PathBuf,
+}
 
 /// How a call ended: kept in the summary log line (and, with the IVR, in
 /// the call record the desk's reports are computed from).
@@ -40,6 +50,21 @@ pub enum EndReason {
     Shutdown,
     /// No RTP from the caller for `media.rtp_timeout`: we sent BYE.
     RtpTimeout,
+    /// The IVR flow ran to its end (or gave up on a silent caller).
+    FlowEnded,
+}
+
+impl EndReason {
+    /// How the desk's call record names it.
+    pub fn for_record(self) -> crate::tickets::EndReason {
+        use crate::tickets::EndReason as R;
+        match self {
+            Self::CallerHungUp | Self::CallerCancelled => R::CallerHungUp,
+            Self::Shutdown => R::Shutdown,
+            Self::FlowEnded => R::Completed,
+            Self::Rejected | Self::NoAck | Self::SessionExpired | Self::RtpTimeout => R::Error,
+        }
+    }
 }
 
 impl fmt::Display for EndReason {
@@ -52,6 +77,7 @@ impl fmt::Display for EndReason {
             Self::SessionExpired => "session_expired",
             Self::Shutdown => "shutdown",
             Self::RtpTimeout => "rtp_timeout",
+            Self::FlowEnded => "flow_ended",
         })
     }
 }

@@ -15,8 +15,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::{CallEvent, CallSettings, EndReason, ToDispatch};
-use crate::media::ports::{PortAllocator, RtpPort};
+use super::intake::{self as intake, CallIntake, IntakeOutput, IntakeServices};
+use super::{CallEvent, CallServices, CallSettings, EndReason, ToDispatch};
+use crate::ivr::machine::{CallFacts, IvrInput};
+use crate::media::ports::RtpPort;
 use crate::media::sdp::{self, LocalMedia, Negotiated};
 use crate::media::session::{self as media, MediaCommand, MediaEvent, MediaHandle, SessionConfig};
 use crate::sip::dialog::{Dialog, DialogId};
@@ -43,7 +45,7 @@ pub struct CallSetup {
     pub received_at: DateTime<Utc>,
     pub received: Instant,
     pub settings: Arc<CallSettings>,
-    pub ports: PortAllocator,
+    pub services: CallServices,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +72,12 @@ struct Call {
     /// A freshly started session's events, picked up by the event loop.
     new_media_events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
     media_task: Option<tokio::task::JoinHandle<media::SessionReport>>,
+    /// The IVR intake, from the answer on.
+    intake: Option<CallIntake>,
+    /// Its ticket answers, picked up by the event loop.
+    new_intake_results: Option<mpsc::UnboundedReceiver<IvrInput>>,
+    /// Set when the flow itself ended the call.
+    flow_end: Option<crate::tickets::EndReason>,
     negotiated: Option<Negotiated>,
     answered_at: Option<DateTime<Utc>>,
     session_timer: Option<SessionTimer>,
@@ -128,6 +136,9 @@ pub async fn run(
             restart_media: false,
             new_media_events: None,
             media_task: None,
+            intake: None,
+            new_intake_results: None,
+            flow_end: None,
             negotiated: None,
             answered_at: None,
             session_expires: None,
@@ -156,14 +167,22 @@ impl Call {
         self.respond_invite(180, "Ringing", None).await;
         let answer_at = self.setup.received + self.setup.settings.answer_delay();
         let mut media_events: Option<mpsc::UnboundedReceiver<MediaEvent>> = None;
+        let mut intake_results: Option<mpsc::UnboundedReceiver<IvrInput>> = None;
         while self.end.is_none() {
             if let Some(rx) = self.new_media_events.take() {
                 media_events = Some(rx);
+            }
+            if let Some(rx) = self.new_intake_results.take() {
+                intake_results = Some(rx);
             }
             let wake = [
                 (self.state == State::Ringing).then_some(answer_at),
                 self.ack.as_ref().and_then(AckWaiter::poll_timeout),
                 self.session_expires,
+                self.intake
+                    .as_ref()
+                    .and_then(CallIntake::poll_timeout)
+                    .map(|t| t.into_std()),
             ]
             .into_iter()
             .flatten()
@@ -190,10 +209,116 @@ impl Call {
                     Some(ev) => self.on_media(ev).await,
                     None => media_events = None,
                 },
+                res = async {
+                    match intake_results.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match res {
+                    Some(input) => self.intake_input(input).await,
+                    None => intake_results = None,
+                },
             }
         }
         self.stop_media().await;
+        // What the media said last (a recording finished by the hang-up)
+        // still belongs to the intake.
+        if let Some(mut rx) = media_events {
+            while let Ok(ev) = rx.try_recv() {
+                self.on_media(ev).await;
+            }
+        }
+        self.finish_intake().await;
         self.finish();
+    }
+
+    /// Answered and media running: the IVR flow begins.
+    async fn start_intake(&mut self) {
+        if self.intake.is_some() {
+            return;
+        }
+        let caller = &self.setup.caller;
+        let facts = CallFacts {
+            call_id: self.setup.dialog.call_id.to_string(),
+            caller_number: caller.user.clone().unwrap_or_else(|| "anonymous".into()),
+            caller_name: caller.display_name.clone(),
+            caller_private: caller.private,
+            received_at: self.setup.received_at,
+            answered_at: self.answered_at,
+        };
+        let services = IntakeServices {
+            store: self.setup.services.store.clone(),
+            policy: self.setup.settings.sla.clone(),
+            recordings: self.setup.services.recordings.clone(),
+        };
+        let (intake, out, results) =
+            CallIntake::start(self.setup.settings.flow.clone(), facts, services);
+        tracing::info!(flow = %self.setup.settings.flow.version(), "intake started");
+        self.intake = Some(intake);
+        self.new_intake_results = Some(results);
+        self.perform(out).await;
+    }
+
+    async fn intake_input(&mut self, input: IvrInput) {
+        let Some(intake) = self.intake.as_mut() else {
+            return;
+        };
+        let out = intake.input(tokio::time::Instant::now(), input);
+        self.perform(out).await;
+    }
+
+    async fn perform(&mut self, out: Vec<IntakeOutput>) {
+        for o in out {
+            match o {
+                IntakeOutput::Media(cmd) => {
+                    if let Some(media) = &self.media {
+                        let _ = media.send(cmd).await;
+                    }
+                }
+                IntakeOutput::Hangup(reason) => {
+                    if self.end.is_none() {
+                        self.flow_end = Some(reason);
+                        self.hang_up(EndReason::FlowEnded).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Persist the intake's last word and the call record.
+    async fn finish_intake(&mut self) {
+        let reason = self.end.unwrap_or(EndReason::Shutdown);
+        let record_reason = self.flow_end.unwrap_or(reason.for_record());
+        match self.intake.take() {
+            Some(intake) => {
+                let hung_up =
+                    matches!(reason, EndReason::CallerHungUp | EndReason::CallerCancelled);
+                intake
+                    .finish(hung_up, record_reason, std::time::Duration::from_secs(10))
+                    .await;
+            }
+            None => intake::record_unanswered(
+                &self.setup.services.store,
+                crate::tickets::CallRecord {
+                    call_id: self.setup.dialog.call_id.to_string(),
+                    caller_number: self
+                        .setup
+                        .caller
+                        .user
+                        .clone()
+                        .unwrap_or_else(|| "anonymous".into()),
+                    received_at: self.setup.received_at,
+                    answered_at: self.answered_at,
+                    ended_at: Some(Utc::now()),
+                    end_reason: Some(record_reason),
+                    last_step: None,
+                    digits: String::new(),
+                    language: None,
+                    ticket_number: None,
+                    flow_version: Some(self.setup.settings.flow.version().to_string()),
+                },
+            ),
+        }
     }
 
     /// Start the RTP session once both sides' SDP is known.
@@ -210,7 +335,7 @@ impl Call {
                 self.media = Some(session.handle);
                 self.new_media_events = Some(session.events);
                 self.media_task = Some(session.task);
-                self.greet().await;
+                self.start_intake().await;
             }
             Err(e) => {
                 tracing::error!(error = %e, "media session failed to start: hanging up");
@@ -219,36 +344,37 @@ impl Call {
         }
     }
 
-    /// Until the IVR flow drives the call: the greeting naming the desk.
-    async fn greet(&mut self) {
-        let prompts = &self.setup.settings.prompts;
-        let lang = &self.setup.settings.language;
-        let greeting: Vec<_> = ["greeting-hello", "company", "greeting-service"]
-            .iter()
-            .filter_map(|n| prompts.get(&format!("{lang}/{n}")))
-            .collect();
-        if let Some(media) = &self.media {
-            let _ = media.play(greeting, true).await;
-        }
-    }
-
     async fn on_media(&mut self, ev: MediaEvent) {
         match ev {
             MediaEvent::Digit(d) => {
-                tracing::info!(digit = %d.digit, source = ?d.source, duration_ms = d.duration_ms, "DTMF")
+                tracing::info!(digit = %d.digit, source = ?d.source, duration_ms = d.duration_ms, "DTMF");
+                self.intake_input(IvrInput::Digit(d.digit)).await;
             }
             MediaEvent::PlaybackDone { interrupted } => {
-                tracing::info!(interrupted, "playback done")
+                tracing::info!(interrupted, "playback done");
+                // Stopped or barged-in plays are the machine's own doing.
+                if !interrupted {
+                    self.intake_input(IvrInput::PlaybackDone).await;
+                }
             }
             MediaEvent::RtpTimeout { silent_for } => {
                 tracing::warn!(?silent_for, "no RTP from the caller: hanging up");
                 self.hang_up(EndReason::RtpTimeout).await;
             }
             MediaEvent::RecordingError(e) => {
-                tracing::error!(error = %e, "recording stopped; the call goes on")
+                tracing::error!(error = %e, "recording stopped; the call goes on");
+                if let Some(intake) = self.intake.as_mut() {
+                    intake.note(format!("voice note recording stopped early: {e}"));
+                }
             }
             MediaEvent::RecordingStopped(r) => {
-                tracing::info!(path = %r.path.display(), "recording finished")
+                let duration = std::time::Duration::from_secs_f64(r.frames as f64 / 8000.0);
+                tracing::info!(path = %r.path.display(), ?duration, complete = r.complete, "recording finished");
+                self.intake_input(IvrInput::RecordingDone {
+                    path: r.path.display().to_string(),
+                    duration,
+                })
+                .await;
             }
         }
     }
@@ -283,7 +409,7 @@ impl Call {
                 }
             }
         }
-        match self.setup.ports.allocate() {
+        match self.setup.services.ports.allocate() {
             Ok(port) => {
                 self.rtp_local = port.local_addr().ok();
                 self.port = Some(port);
@@ -568,7 +694,12 @@ impl Call {
                 if format_changed && self.media.is_some() {
                     // The running session encodes one codec: a codec change
                     // gets a fresh session on a fresh port, named in the answer.
-                    let port = self.setup.ports.allocate().map_err(|e| e.sip_status())?;
+                    let port = self
+                        .setup
+                        .services
+                        .ports
+                        .allocate()
+                        .map_err(|e| e.sip_status())?;
                     self.rtp_local = port.local_addr().ok();
                     self.port = Some(port);
                     self.restart_media = true;

@@ -7,10 +7,11 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::media::prompt::PromptCache;
+use crate::ivr::registry::LoadedFlow;
 use crate::sip::message::Request;
 use crate::sip::transaction::Timers;
 use crate::sip::validate::Policy;
+use crate::tickets::SlaPolicy;
 
 /// Call-level settings, shared by all calls started under one config.
 #[derive(Debug, Clone)]
@@ -29,16 +30,16 @@ pub struct CallSettings {
     pub max_calls: usize,
     pub drain_timeout: Duration,
     pub rtp_timeout: Duration,
-    /// Prompts loaded when this configuration was (re)loaded.
-    pub prompts: Arc<PromptCache>,
-    /// Default prompt language (`en`, `zh`).
-    pub language: String,
+    /// The IVR flow and its prompts, as validated together at (re)load.
+    pub flow: Arc<LoadedFlow>,
+    /// The SLA table in force for tickets of calls started now.
+    pub sla: Arc<SlaPolicy>,
 }
 
 impl CallSettings {
     /// From a validated configuration; `sip_listen` is the bound address
     /// (the configured one may say port 0).
-    pub fn from_config(c: &Config, sip_listen: SocketAddr, prompts: Arc<PromptCache>) -> Self {
+    pub fn from_config(c: &Config, sip_listen: SocketAddr, flow: Arc<LoadedFlow>) -> Self {
         Self {
             after_rings: c.answer.after_rings,
             ring_period: c.answer.ring_period.as_duration(),
@@ -60,8 +61,8 @@ impl CallSettings {
             max_calls: c.sip.max_calls as usize,
             drain_timeout: c.sip.drain_timeout.as_duration(),
             rtp_timeout: c.media.rtp_timeout.as_duration(),
-            prompts,
-            language: c.desk.language.clone(),
+            flow,
+            sla: Arc::new(SlaPolicy::from_config(c)),
         }
     }
 

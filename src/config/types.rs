@@ -19,6 +19,7 @@ pub struct Config {
     pub sip: SipConfig,
     pub answer: AnswerConfig,
     pub media: MediaConfig,
+    pub ivr: IvrConfig,
     pub admin: AdminConfig,
     pub database: DatabaseConfig,
     pub tickets: TicketsConfig,
@@ -140,6 +141,22 @@ impl MediaConfig {
         let (a, b) = self.rtp_ports.split_once('-')?;
         let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
         (a <= b && a >= 1024).then_some((a, b))
+    }
+}
+
+/// Where the IVR call flow is defined.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IvrConfig {
+    /// The flow file (see config/ivr.toml); relative to the working directory.
+    pub flow: String,
+}
+
+impl Default for IvrConfig {
+    fn default() -> Self {
+        Self {
+            flow: "config/ivr.toml".into(),
+        }
     }
 }
 

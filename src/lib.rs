@@ -3,6 +3,8 @@
 //! Module map (see README "Architecture" for the path of one call):
 //! - [`call`]: the UAS core ([`call::dispatch`]) and one task per call
 //!   ([`call::session`]); the only module that uses all the others.
+//! - [`callgen`]: a built-in SIP caller (RFC 4733 keys, talking) for
+//!   `hotline demo`, the tests and the load generator.
 //! - [`daemon`]: wiring for `hotline run`: listeners, database, signals,
 //!   shutdown order.
 //! - [`config`]: typed `config/hotline.toml`, validation naming file and key.
@@ -19,6 +21,7 @@
 //!   that keeps tickets while the database is down, the embedded cluster.
 
 pub mod call;
+pub mod callgen;
 pub mod config;
 pub mod daemon;
 pub mod ivr;

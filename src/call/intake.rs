@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::ivr::machine::{CallFacts, IvrAction, IvrInput, IvrMachine};
 use crate::ivr::registry::LoadedFlow;
@@ -58,6 +59,8 @@ pub struct CallIntake {
     writer: tokio::task::JoinHandle<()>,
     ticket: Option<TicketNumber>,
     recordings: PathBuf,
+    /// For the "IVR step" log line, one per step entered.
+    last_step: Option<String>,
 }
 
 impl CallIntake {
@@ -70,12 +73,10 @@ impl CallIntake {
     ) -> (Self, Vec<IntakeOutput>, mpsc::UnboundedReceiver<IvrInput>) {
         let (writes, ops) = mpsc::unbounded_channel();
         let (created_tx, created) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_in_order(
-            ops,
-            created_tx,
-            services.store,
-            services.policy,
-        ));
+        // In the call's span: its log lines carry the Call-ID.
+        let writer = tokio::spawn(
+            write_in_order(ops, created_tx, services.store, services.policy).in_current_span(),
+        );
         let machine = IvrMachine::new(flow.flow.clone(), facts);
         let mut intake = Self {
             machine,
@@ -84,6 +85,7 @@ impl CallIntake {
             writer,
             ticket: None,
             recordings: services.recordings,
+            last_step: None,
         };
         let out = intake.input(Instant::now(), IvrInput::Started);
         (intake, out, created)
@@ -124,6 +126,11 @@ impl CallIntake {
     }
 
     fn drain(&mut self) -> Vec<IntakeOutput> {
+        let step = self.machine.progress().last_step.clone();
+        if step != self.last_step {
+            tracing::info!(step = %step.as_deref().unwrap_or("-"), "IVR step");
+            self.last_step = step;
+        }
         let mut out = Vec::new();
         while let Some(action) = self.machine.poll_output() {
             match action {
@@ -165,6 +172,7 @@ impl CallIntake {
                     if let Some(dir) = path.parent() {
                         let _ = std::fs::create_dir_all(dir);
                     }
+                    tracing::info!(path = %path.display(), "voice note recording");
                     out.push(IntakeOutput::Media(MediaCommand::StartRecording(path)));
                 }
                 IvrAction::StopRecording => {
@@ -252,7 +260,7 @@ async fn write_in_order(
             WriteOp::Record(mut record) => {
                 record.ticket_number = record.ticket_number.or(number);
                 match store.record_call(&record).await {
-                    Ok(journaled) => tracing::debug!(journaled, "call record written"),
+                    Ok(journaled) => tracing::info!(journaled, "call record written"),
                     Err(e) => tracing::error!(error = %e, "call record failed"),
                 }
             }

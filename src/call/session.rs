@@ -566,6 +566,17 @@ impl Call {
                 }
             }
         }
+        let intake_due = self
+            .intake
+            .as_ref()
+            .and_then(CallIntake::poll_timeout)
+            .is_some_and(|t| t.into_std() <= now);
+        if intake_due {
+            if let Some(intake) = self.intake.as_mut() {
+                let out = intake.timeout(tokio::time::Instant::from_std(now));
+                self.perform(out).await;
+            }
+        }
         if self.session_expires.is_some_and(|t| t <= now) {
             tracing::info!("session timer expired without a refresh: hanging up");
             self.hang_up(EndReason::SessionExpired).await;

@@ -1,0 +1,416 @@
+//! A small built-in caller (a SIP user agent client over UDP with one RTP
+//! leg): `hotline demo` uses it to walk a newcomer through the intake, and
+//! tests and the load generator use it to drive the IVR exactly.
+//!
+//! It speaks just enough SIP to place one call (INVITE, ACK, BYE, answering
+//! the daemon's BYE) and sends key presses as RFC 4733 events, the way most
+//! phones do. It knows when a prompt has finished by listening: prompts
+//! arrive as RTP, and the IVR is silent while it waits for keys.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::media::codec::Codec;
+use crate::sip::message::{parse, Message, Method, Response};
+
+/// Payload type we offer for telephone-event.
+const EVENT_PT: u8 = 101;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallerError {
+    #[error("HL-CALLER-IO: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("HL-CALLER-REFUSED: the call was refused with {0}")]
+    Refused(u16),
+    #[error("HL-CALLER-TIMEOUT: no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct CallerId {
+    pub user: String,
+    pub display: Option<String>,
+    /// Withhold the number (`anonymous` From and `Privacy: id`).
+    pub anonymous: bool,
+}
+
+/// What the RTP receiver has seen, shared with its task.
+#[derive(Default)]
+struct Heard {
+    packets: AtomicU64,
+    /// Milliseconds since `epoch` of the last packet.
+    last_ms: AtomicU64,
+}
+
+/// One call in progress.
+pub struct Caller {
+    sip: Arc<UdpSocket>,
+    server: SocketAddr,
+    audio: mpsc::UnboundedSender<(Audio, tokio::sync::oneshot::Sender<()>)>,
+    responses: mpsc::UnboundedReceiver<Response>,
+    hung_up_by_peer: Arc<AtomicBool>,
+    heard: Arc<Heard>,
+    epoch: Instant,
+    call_id: String,
+    from: String,
+    to: String,
+    cseq: u32,
+    /// When the INVITE left and the 200 arrived.
+    pub answered_after: Duration,
+}
+
+fn sdp_port(body: &[u8]) -> Option<(std::net::IpAddr, u16)> {
+    let text = String::from_utf8_lossy(body);
+    let ip = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("c=IN IP4 ")
+                .or_else(|| l.strip_prefix("c=IN IP6 "))
+        })?
+        .trim()
+        .parse()
+        .ok()?;
+    let port = text
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    Some((ip, port))
+}
+
+impl Caller {
+    /// Call `server` and wait (at most `limit`) for the answer.
+    pub async fn dial(
+        server: SocketAddr,
+        who: &CallerId,
+        limit: Duration,
+    ) -> Result<Self, CallerError> {
+        let bind: SocketAddr = if server.is_ipv6() {
+            "[::1]:0"
+        } else {
+            "127.0.0.1:0"
+        }
+        .parse()
+        .expect("literal");
+        let sip = Arc::new(UdpSocket::bind(bind).await?);
+        let rtp = Arc::new(UdpSocket::bind(bind).await?);
+        let local = sip.local_addr()?;
+        let rtp_port = rtp.local_addr()?.port();
+        let call_id = format!("demo-{:016x}", rand::random::<u64>());
+        let tag = format!("{:08x}", rand::random::<u32>());
+        let from = if who.anonymous {
+            format!("\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag={tag}")
+        } else {
+            let display = who
+                .display
+                .as_ref()
+                .map(|d| format!("\"{d}\" "))
+                .unwrap_or_default();
+            format!("{display}<sip:{}@{}>;tag={tag}", who.user, local.ip())
+        };
+        let to = format!("<sip:hotline@{server}>");
+        let host = local.ip();
+        let sdp = format!(
+            "v=0\r\no=caller 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP 0 8 {EVENT_PT}\r\na=rtpmap:{EVENT_PT} telephone-event/8000\r\na=fmtp:{EVENT_PT} 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+        );
+        let privacy = if who.anonymous { "Privacy: id\r\n" } else { "" };
+        let invite = format!(
+            "INVITE sip:hotline@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{b:016x};rport\r\nMax-Forwards: 70\r\n\
+             From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:{user}@{local}>\r\n{privacy}\
+             Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+            b = rand::random::<u64>(),
+            user = who.user,
+            len = sdp.len()
+        );
+        let (tx, responses) = mpsc::unbounded_channel();
+        let hung_up_by_peer = Arc::new(AtomicBool::new(false));
+        tokio::spawn(sip_reader(sip.clone(), tx, hung_up_by_peer.clone()));
+        let heard = Arc::new(Heard::default());
+        let epoch = Instant::now();
+        tokio::spawn(rtp_reader(rtp.clone(), heard.clone(), epoch));
+
+        let started = Instant::now();
+        sip.send_to(invite.as_bytes(), server).await?;
+        let (audio, audio_rx) = mpsc::unbounded_channel();
+        let mut caller = Self {
+            sip,
+            server,
+            audio,
+            responses,
+            hung_up_by_peer,
+            heard,
+            epoch,
+            call_id,
+            from,
+            to,
+            cseq: 1,
+            answered_after: Duration::ZERO,
+        };
+        let ok = loop {
+            let r = caller
+                .response(limit)
+                .await
+                .ok_or(CallerError::Timeout(limit))?;
+            match r.status {
+                s if s < 200 => continue,
+                200..=299 => break r,
+                s => return Err(CallerError::Refused(s)),
+            }
+        };
+        caller.answered_after = started.elapsed();
+        if let Some(tag) = ok.to_tag() {
+            caller.to = format!("{};tag={}", caller.to, tag);
+        }
+        let remote_rtp = sdp_port(&ok.body).map_or(server, |(ip, port)| SocketAddr::new(ip, port));
+        caller.send_request("ACK", 1).await?;
+        tokio::spawn(rtp_sender(rtp, remote_rtp, audio_rx));
+        Ok(caller)
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    async fn response(&mut self, limit: Duration) -> Option<Response> {
+        tokio::time::timeout(limit, self.responses.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    async fn send_request(&self, method: &str, cseq: u32) -> std::io::Result<()> {
+        let local = self.sip.local_addr()?;
+        let text = format!(
+            "{method} sip:hotline@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{b:016x};rport\r\nMax-Forwards: 70\r\n\
+             From: {from}\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+            server = self.server,
+            b = rand::random::<u64>(),
+            from = self.from,
+            to = self.to,
+            call = self.call_id,
+        );
+        self.sip
+            .send_to(text.as_bytes(), self.server)
+            .await
+            .map(|_| ())
+    }
+
+    /// RTP packets received so far (prompts played to us).
+    pub fn packets_heard(&self) -> u64 {
+        self.heard.packets.load(Ordering::Relaxed)
+    }
+
+    /// Wait until the hotline has spoken and then fallen silent for
+    /// `quiet` (a prompt ended and the IVR waits for us); false after
+    /// `limit` or if the hotline hung up.
+    pub async fn wait_for_prompt_end(&self, quiet: Duration, limit: Duration) -> bool {
+        let start_packets = self.packets_heard();
+        let deadline = Instant::now() + limit;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        while Instant::now() < deadline {
+            tick.tick().await;
+            if self.hung_up_by_peer.load(Ordering::Relaxed) {
+                return false;
+            }
+            let last = Duration::from_millis(self.heard.last_ms.load(Ordering::Relaxed));
+            let since_last = self.epoch.elapsed().saturating_sub(last);
+            if self.packets_heard() > start_packets && since_last >= quiet {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Press keys as RFC 4733 events: 100 ms each, 100 ms apart, end
+    /// packets sent three times as phones do.
+    pub async fn press(&mut self, keys: &str) -> std::io::Result<()> {
+        self.send_audio(Audio::Keys(keys.to_string())).await
+    }
+
+    /// Speak for `length`: a steady vowel-like tone (a voice note's
+    /// stand-in). Between presses and talk the caller sends silence, as a
+    /// phone's microphone does.
+    pub async fn talk(&mut self, length: Duration) -> std::io::Result<()> {
+        self.send_audio(Audio::Talk(length)).await
+    }
+
+    async fn send_audio(&self, audio: Audio) -> std::io::Result<()> {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        self.audio
+            .send((audio, done))
+            .map_err(|_| std::io::Error::other("the RTP sender stopped"))?;
+        finished
+            .await
+            .map_err(|_| std::io::Error::other("the RTP sender stopped"))
+    }
+
+    /// Hang up (BYE) unless the hotline already did; waits for the 200.
+    pub async fn hang_up(mut self) -> std::io::Result<()> {
+        if self.hung_up_by_peer.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.cseq += 1;
+        self.send_request("BYE", self.cseq).await?;
+        let _ = self.response(Duration::from_secs(5)).await;
+        Ok(())
+    }
+
+    /// Wait for the hotline to hang up (its BYE, answered 200 by us).
+    pub async fn wait_hangup(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        while Instant::now() < deadline {
+            if self.hung_up_by_peer.load(Ordering::Relaxed) {
+                return true;
+            }
+            tick.tick().await;
+        }
+        false
+    }
+}
+
+/// Responses to the caller; the hotline's BYE is answered here.
+async fn sip_reader(
+    sock: Arc<UdpSocket>,
+    out: mpsc::UnboundedSender<Response>,
+    bye: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0u8; 65536];
+    while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+        match parse(&buf[..n]) {
+            Ok(Message::Response(r)) => {
+                if out.send(r).is_err() {
+                    return;
+                }
+            }
+            Ok(Message::Request(req)) => {
+                let ok = Response::for_request(&req, 200, "OK");
+                let _ = sock.send_to(&ok.to_bytes(), from).await;
+                if *req.method() == Method::Bye {
+                    bye.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+async fn rtp_reader(sock: Arc<UdpSocket>, heard: Arc<Heard>, epoch: Instant) {
+    let mut buf = [0u8; 2048];
+    while sock.recv_from(&mut buf).await.is_ok() {
+        heard.packets.fetch_add(1, Ordering::Relaxed);
+        heard
+            .last_ms
+            .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+/// What the caller's microphone sends next.
+enum Audio {
+    Keys(String),
+    Talk(Duration),
+}
+
+/// The caller's RTP: 20 ms packets on a steady clock, silence unless told
+/// to press keys or talk; ends when the `Caller` is dropped.
+async fn rtp_sender(
+    sock: Arc<UdpSocket>,
+    to: SocketAddr,
+    mut audio: mpsc::UnboundedReceiver<(Audio, tokio::sync::oneshot::Sender<()>)>,
+) {
+    let mut rtp = RtpOut {
+        seq: rand::random(),
+        ts: rand::random(),
+        ssrc: rand::random(),
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pcm = [0i16; 160];
+    let mut payload = [0u8; 160];
+    loop {
+        let job = tokio::select! {
+            job = audio.recv() => match job { Some(j) => Some(j), None => return },
+            _ = tick.tick() => None,
+        };
+        let Some((job, done)) = job else {
+            // Silence between jobs, as a phone's microphone sends.
+            let mut p = rtp.header(0, false);
+            p.extend_from_slice(&[0xFF; 160]);
+            rtp.ts = rtp.ts.wrapping_add(160);
+            let _ = sock.send_to(&p, to).await;
+            continue;
+        };
+        match job {
+            Audio::Keys(keys) => {
+                for key in keys.chars() {
+                    let Some(event) = crate::media::dtmf::digit_to_event(key) else {
+                        continue;
+                    };
+                    // Every packet of one event carries its start timestamp.
+                    for i in 0..8u16 {
+                        tick.tick().await;
+                        let end = i >= 5;
+                        let duration = 160 * (i.min(5) + 1);
+                        let mut p = rtp.header(EVENT_PT, i == 0);
+                        p.extend_from_slice(&[event, if end { 0x80 } else { 0 } | 10]);
+                        p.extend_from_slice(&duration.to_be_bytes());
+                        let _ = sock.send_to(&p, to).await;
+                    }
+                    rtp.ts = rtp.ts.wrapping_add(160 * 8);
+                    for _ in 0..5 {
+                        tick.tick().await;
+                        let mut p = rtp.header(0, false);
+                        p.extend_from_slice(&[0xFF; 160]);
+                        rtp.ts = rtp.ts.wrapping_add(160);
+                        let _ = sock.send_to(&p, to).await;
+                    }
+                }
+            }
+            Audio::Talk(length) => {
+                let frames = (length.as_millis() / 20) as u32;
+                for f in 0..frames {
+                    tick.tick().await;
+                    for (i, s) in pcm.iter_mut().enumerate() {
+                        let t = (f as usize * 160 + i) as f64 / 8000.0;
+                        *s = (3000.0 * (2.0 * std::f64::consts::PI * 220.0 * t).sin()
+                            + 1500.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin())
+                            as i16;
+                    }
+                    Codec::Pcmu.encode(&pcm, &mut payload);
+                    let mut p = rtp.header(0, f == 0);
+                    p.extend_from_slice(&payload);
+                    rtp.ts = rtp.ts.wrapping_add(160);
+                    let _ = sock.send_to(&p, to).await;
+                }
+            }
+        }
+        let _ = done.send(());
+    }
+}
+
+struct RtpOut {
+    seq: u16,
+    ts: u32,
+    ssrc: u32,
+}
+
+impl RtpOut {
+    fn header(&mut self, pt: u8, marker: bool) -> Vec<u8> {
+        let mut p = Vec::with_capacity(172);
+        p.push(0x80);
+        p.push(pt | if marker { 0x80 } else { 0 });
+        p.extend_from_slice(&self.seq.to_be_bytes());
+        p.extend_from_slice(&self.ts.to_be_bytes());
+        p.extend_from_slice(&self.ssrc.to_be_bytes());
+        self.seq = self.seq.wrapping_add(1);
+        p
+    }
+}

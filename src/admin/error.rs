@@ -104,6 +104,10 @@ impl IntoResponse for AdminError {
             .strip_prefix(self.code())
             .and_then(|m| m.strip_prefix(": "))
             .unwrap_or(&text);
-        (status, Json(json!({ "error": message, "code": self.code() }))).into_response()
+        (
+            status,
+            Json(json!({ "error": message, "code": self.code() })),
+        )
+            .into_response()
     }
 }

@@ -54,7 +54,10 @@ pub async fn index(State(s): State<AdminState>) -> (StatusCode, Html<String>) {
     };
     let now = Utc::now();
     match repo::list(s.store.pool(), &filter).await {
-        Ok(tickets) => (StatusCode::OK, Html(render(&s.status_now(), Ok(tickets), now))),
+        Ok(tickets) => (
+            StatusCode::OK,
+            Html(render(&s.status_now(), Ok(tickets), now)),
+        ),
         Err(e) => {
             let e = AdminError::from(e);
             tracing::warn!(error = %e, "admin page without tickets");

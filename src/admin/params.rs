@@ -92,11 +92,11 @@ pub fn ticket_filter(pairs: &Pairs) -> Result<TicketFilter, AdminError> {
 /// `GET /api/calls?limit=`.
 pub fn calls_limit(pairs: &Pairs) -> Result<i64, AdminError> {
     refuse_unknown(pairs, &["limit"])?;
-    pairs
-        .iter()
-        .map(|(_, v)| limit(v))
-        .last()
-        .unwrap_or(Ok(DEFAULT_LIMIT))
+    let mut n = DEFAULT_LIMIT;
+    for (_, v) in pairs {
+        n = limit(v)?;
+    }
+    Ok(n)
 }
 
 /// `{number}` in a path; `#42` is accepted as people write it that way.

@@ -118,9 +118,8 @@ pub async fn by_call_id(pool: &PgPool, call_id: &str) -> Result<Option<CallRecor
 /// The latest `limit` calls, newest first (by when they reached us), for
 /// the admin API: a supervisor asks "what just happened on the line?".
 pub async fn recent(pool: &PgPool, limit: i64) -> Result<Vec<CallRecord>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM call_records ORDER BY received_at DESC, id DESC LIMIT $1"
-    );
+    let sql =
+        format!("SELECT {COLUMNS} FROM call_records ORDER BY received_at DESC, id DESC LIMIT $1");
     let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
     rows.iter().map(from_row).collect()
 }

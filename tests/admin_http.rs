@@ -1,6 +1,5 @@
 //! The admin HTTP API and page over real HTTP on 127.0.0.1, against a real
-//! PostgreSQL cluster. The client is raw HTTP/1.1 on a `TcpStream`
-//! (`Connection: close`, read to the end) to keep builds light.
+//! PostgreSQL cluster, with the raw HTTP/1.1 client of `common::http`.
 
 mod common;
 
@@ -8,12 +7,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
+use common::http::{get, request};
 use hotline::admin::{self, AdminState, AdminStatus};
 use hotline::config::Config;
 use hotline::tickets::calls::{self, CallRecord};
 use hotline::tickets::{NewTicket, SlaPolicy, TicketNumber, TicketStore};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -57,49 +56,18 @@ async fn start() -> Server {
     start_on(common::shared().fresh_db().await.0).await
 }
 
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Reply {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let ctype = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/json\r\n"
-    };
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a full HTTP response");
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    Reply {
-        status,
-        head: head.to_string(),
-        body: body.to_string(),
-    }
-}
-
-async fn get(addr: SocketAddr, path: &str) -> Reply {
-    request(addr, "GET", path, None).await
-}
-
 async fn ticket(store: &TicketStore, call_id: &str, severity: &str, name: &str) -> TicketNumber {
-    let received = Utc::now() - TimeDelta::seconds(30);
+    ticket_at(store, call_id, severity, name, TimeDelta::seconds(30)).await
+}
+
+async fn ticket_at(
+    store: &TicketStore,
+    call_id: &str,
+    severity: &str,
+    name: &str,
+    ago: TimeDelta,
+) -> TicketNumber {
+    let received = Utc::now() - ago;
     let new = NewTicket {
         call_id: call_id.into(),
         caller_number: "+15551230000".into(),
@@ -376,6 +344,8 @@ async fn the_page_lists_open_tickets_and_escapes_callers() {
     let srv = start().await;
     let open = ticket(&srv.store, "p-1", "critical", "<script>alert(1)</script>").await;
     let closed = ticket(&srv.store, "p-2", "minor", "Zed").await;
+    // Critical: response due in 30 minutes, so this one is late.
+    let late = ticket_at(&srv.store, "p-3", "critical", "Eve", TimeDelta::hours(2)).await;
     let r = request(
         srv.addr,
         "POST",

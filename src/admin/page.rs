@@ -144,7 +144,11 @@ fn status_line(h: &mut String, s: &AdminStatus) {
 }
 
 fn table(h: &mut String, tickets: &[Ticket], more: bool, now: DateTime<Utc>) {
+    let overdue = tickets.iter().filter(|t| now > next_due(t)).count();
     let _ = write!(h, "<h2>Open tickets ({}", tickets.len());
+    if overdue > 0 {
+        let _ = write!(h, ", <span class=\"late\">{overdue} overdue</span>");
+    }
     if more {
         h.push_str(" shown, more not shown");
     }
@@ -162,7 +166,7 @@ fn table(h: &mut String, tickets: &[Ticket], more: bool, now: DateTime<Utc>) {
         let _ = writeln!(
             h,
             "<tr{}><td class=\"num\">#{}</td><td><span class=\"sev\">{}</span> <small>{}</small></td>\
-             <td>{}</td><td>{}</td><td>{}</td>{}{}<td>{}</td></tr>",
+             <td>{}</td><td class=\"caller\">{}</td><td title=\"{}\">{}</td>{}{}<td>{}</td></tr>",
             if overdue { " class=\"overdue\"" } else { "" },
             t.number,
             escape(&t.severity),
@@ -170,6 +174,7 @@ fn table(h: &mut String, tickets: &[Ticket], more: bool, now: DateTime<Utc>) {
             escape(t.category.as_deref().unwrap_or("-")),
             escape(&report::caller(t)),
             local(t.received_at),
+            short(t.received_at, now),
             due_cell(t.response_due_at, t.first_response_at, now),
             due_cell(t.resolution_due_at, t.resolved_at, now),
             escape(&t.status.as_str().replace('_', " ")),
@@ -178,9 +183,27 @@ fn table(h: &mut String, tickets: &[Ticket], more: bool, now: DateTime<Utc>) {
     h.push_str("</tbody></table>\n");
 }
 
+/// `14:05` for today, `Tue 24 14:05` within a week, else the full
+/// [`local`] form: the table is read at a glance, the full time is in the
+/// cell's tooltip.
+fn short(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let (t, now) = (t.with_timezone(&Local), now.with_timezone(&Local));
+    let days = (t.date_naive() - now.date_naive()).num_days().abs();
+    if days == 0 {
+        t.format("%H:%M").to_string()
+    } else if days < 7 {
+        t.format("%a %d %H:%M").to_string()
+    } else {
+        local(t.with_timezone(&Utc))
+    }
+}
+
 /// Due time and, under it, how it stands (`27m left`, `OVERDUE 1h 05m`).
 fn due_cell(due: DateTime<Utc>, done: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
-    let state = report::deadline(due, done, now);
+    let mut state = report::deadline(due, done, now);
+    if let (Some(at), true) = (done, state.starts_with("met")) {
+        state = format!("met ({})", short(at, now));
+    }
     let class = if state.starts_with("OVERDUE") || state.starts_with("missed") {
         "late"
     } else if done.is_some() {
@@ -189,8 +212,9 @@ fn due_cell(due: DateTime<Utc>, done: Option<DateTime<Utc>>, now: DateTime<Utc>)
         "left"
     };
     format!(
-        "<td>{}<br><span class=\"{class}\">{}</span></td>",
+        "<td title=\"{}\">{}<br><span class=\"{class}\">{}</span></td>",
         local(due),
+        short(due, now),
         escape(&state)
     )
 }
@@ -204,7 +228,8 @@ header code{color:#cde}
 main{padding:8px 20px}
 h2{font-size:17px;margin:12px 0 8px}
 table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px #0002}
-th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #e3e5e8;vertical-align:top}
+th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #e3e5e8;vertical-align:top;white-space:nowrap}
+td.caller{white-space:normal;overflow-wrap:anywhere}
 th{background:#e9ebef;font-size:13px;text-transform:uppercase;letter-spacing:.03em}
 td.num{font-weight:600;font-variant-numeric:tabular-nums;white-space:nowrap}
 .sev{font-weight:600}

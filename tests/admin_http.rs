@@ -372,5 +372,15 @@ async fn the_page_lists_open_tickets_and_escapes_callers() {
         page.body.contains("left"),
         "time left to the response deadline"
     );
+    assert!(
+        page.body.contains("OVERDUE 1h 30m"),
+        "the late ticket says so"
+    );
+    assert!(page.body.contains("1 overdue"));
+    let (late_at, open_at) = (
+        page.body.find(&format!("#{late}<")).unwrap(),
+        page.body.find(&format!("#{open}<")).unwrap(),
+    );
+    assert!(late_at < open_at, "most urgent first");
     assert!(page.body.contains("v7"), "status line");
 }

@@ -1,6 +1,8 @@
 //! hotline: SIP call intake for technical-support hotlines.
 //!
 //! Module map (see README "Architecture" for the path of one call):
+//! - [`admin`]: the administrators' HTTP API and page (axum): health,
+//!   counters, tickets and their history, status changes, call records.
 //! - [`call`]: the UAS core ([`call::dispatch`]) and one task per call
 //!   ([`call::session`]); the only module that uses all the others.
 //! - [`callgen`]: a built-in SIP caller (RFC 4733 keys, talking) for
@@ -20,6 +22,7 @@
 //! - [`tickets`]: PostgreSQL ticket store, SLA policy, the on-disk journal
 //!   that keeps tickets while the database is down, the embedded cluster.
 
+pub mod admin;
 pub mod call;
 pub mod callgen;
 pub mod config;

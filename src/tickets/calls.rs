@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 
 use super::model::TicketNumber;
@@ -105,20 +105,29 @@ pub async fn upsert(pool: &PgPool, r: &CallRecord) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+const COLUMNS: &str = "call_id, caller_number, received_at, answered_at, ended_at, end_reason,
+    last_step, digits, language, ticket_number, flow_version";
+
 /// The record of one call (tests, reports).
 pub async fn by_call_id(pool: &PgPool, call_id: &str) -> Result<Option<CallRecord>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT call_id, caller_number, received_at, answered_at, ended_at, end_reason,
-                last_step, digits, language, ticket_number, flow_version
-         FROM call_records WHERE call_id = $1",
-    )
-    .bind(call_id)
-    .fetch_optional(pool)
-    .await?;
-    let Some(r) = row else { return Ok(None) };
+    let sql = format!("SELECT {COLUMNS} FROM call_records WHERE call_id = $1");
+    let row = sqlx::query(&sql).bind(call_id).fetch_optional(pool).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The latest `limit` calls, newest first (by when they reached us), for
+/// the admin API: a supervisor asks "what just happened on the line?".
+pub async fn recent(pool: &PgPool, limit: i64) -> Result<Vec<CallRecord>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM call_records ORDER BY received_at DESC, id DESC LIMIT $1");
+    let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
+fn from_row(r: &PgRow) -> Result<CallRecord, sqlx::Error> {
     let reason: Option<String> = r.try_get("end_reason")?;
     let number: Option<i64> = r.try_get("ticket_number")?;
-    Ok(Some(CallRecord {
+    Ok(CallRecord {
         call_id: r.try_get("call_id")?,
         caller_number: r.try_get("caller_number")?,
         received_at: r.try_get("received_at")?,
@@ -130,7 +139,7 @@ pub async fn by_call_id(pool: &PgPool, call_id: &str) -> Result<Option<CallRecor
         language: r.try_get("language")?,
         ticket_number: number.map(TicketNumber),
         flow_version: r.try_get("flow_version")?,
-    }))
+    })
 }
 
 #[cfg(test)]

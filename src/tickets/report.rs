@@ -89,7 +89,8 @@ pub fn table(tickets: &[Ticket], now: DateTime<Utc>) -> String {
     out
 }
 
-fn caller(t: &Ticket) -> String {
+/// `Ada <+15551230000>`, marked when the caller asked for privacy.
+pub fn caller(t: &Ticket) -> String {
     let who = match &t.caller_name {
         Some(name) if !name.is_empty() => format!("{name} <{}>", t.caller_number),
         _ => t.caller_number.clone(),

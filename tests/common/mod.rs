@@ -107,4 +107,5 @@ pub fn hotline_bin() -> PathBuf {
 
 pub mod baresip;
 pub mod daemon;
+pub mod http;
 pub mod sip_peer;

@@ -1,0 +1,123 @@
+//! The administrators' HTTP API and page (axum): health for monitors, the
+//! daemon's counters, tickets and their history, status changes made by
+//! people, recent call records, and one server-rendered page a supervisor
+//! keeps open (no JavaScript, no external assets, refreshes itself).
+//!
+//! - [`serve`]: runs the server on a bound listener until a token is cancelled.
+//! - [`api`]: the JSON routes. [`page`]: the HTML page.
+//! - [`params`]: query parsing (every mistake a 400 naming the parameter).
+//! - [`error`]: [`AdminError`], the one mapping to HTTP status and JSON.
+//!
+//! There is no authentication: the default `admin.listen` is loopback, and
+//! a non-loopback listener is logged as a warning. State-changing routes
+//! only take `application/json`, which a cross-site form cannot send.
+
+pub mod api;
+pub mod error;
+pub mod page;
+pub mod params;
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::tickets::TicketStore;
+
+pub use error::AdminError;
+
+/// How long open connections may finish their request after `stop`
+/// before [`serve`] returns anyway: shutdown must not wait on a browser.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The daemon's counters as the admin API shows them. The daemon owns the
+/// `watch::Sender` and replaces the value as things change; readers never
+/// block it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdminStatus {
+    /// Calls in progress now.
+    pub calls_active: u64,
+    /// Calls accepted since the daemon started.
+    pub calls_started: u64,
+    /// Calls refused because the daemon was full (503/486).
+    pub rejected_busy: u64,
+    /// Ticket writes waiting in the journal for the database. The admin
+    /// server fills this from the store at each request, so the daemon
+    /// need not keep it current.
+    pub journal_pending: u64,
+    /// Version of the IVR flow new calls use.
+    pub flow_version: String,
+    pub started_at: DateTime<Utc>,
+}
+
+/// What every handler sees. Cheap to clone: a store handle and a watch
+/// receiver.
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: TicketStore,
+    pub status: watch::Receiver<AdminStatus>,
+}
+
+impl AdminState {
+    pub fn new(store: TicketStore, status: watch::Receiver<AdminStatus>) -> Self {
+        Self { store, status }
+    }
+
+    /// The latest counters, with the journal length read from the store.
+    pub fn status_now(&self) -> AdminStatus {
+        let mut s = self.status.borrow().clone();
+        s.journal_pending = self.store.pending() as u64;
+        s
+    }
+}
+
+/// Every route, bound to `state`. Public so tests and embedders can mount
+/// it elsewhere; [`serve`] is what the daemon calls.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/", get(page::index))
+        .route("/healthz", get(api::healthz))
+        .route("/api/status", get(api::status))
+        .route("/api/tickets", get(api::list_tickets))
+        .route("/api/tickets/{number}", get(api::show_ticket))
+        .route("/api/tickets/{number}/status", post(api::change_status))
+        .route("/api/calls", get(api::recent_calls))
+        .fallback(|| async { AdminError::NoRoute })
+        .method_not_allowed_fallback(|| async { AdminError::Method })
+        .with_state(state)
+}
+
+/// Serve the admin API on `listener` until `stop` is cancelled; then stop
+/// accepting, let requests in flight finish (up to [`SHUTDOWN_GRACE`]) and
+/// return. The listener is bound by the caller so a busy port is reported
+/// where the configuration key is known, and tests can bind port 0.
+pub async fn serve(
+    listener: TcpListener,
+    state: AdminState,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "admin API listens beyond this machine and has no authentication; put it behind a proxy that checks who asks");
+    }
+    tracing::info!(%addr, "admin API listening");
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .into_future();
+    tokio::select! {
+        result = server => result,
+        () = async {
+            stop.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!("admin connections still open after the shutdown grace; leaving them");
+            Ok(())
+        }
+    }
+}

@@ -181,6 +181,8 @@ fn start_daemon(db_url: &str, data: &std::path::Path, capacity: u32) -> Daemon {
             db_url,
             "--sip-listen",
             "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
             "run",
         ])
         .env("HOTLINE_LOG", "warn")

@@ -14,6 +14,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::{self, AdminState, AdminStatus};
+use crate::call::dispatch::DispatchStats;
 use crate::call::dispatch::Dispatcher;
 use crate::call::{CallServices, CallSettings};
 use crate::config::{Config, ConfigError};
@@ -30,6 +32,11 @@ pub enum DaemonError {
     #[error("HL-SIP-BIND: cannot listen on {addr} (key sip.listen): {source}; is another SIP server using the port? choose another with --sip-listen ADDR:PORT")]
     Bind {
         addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HL-ADMIN-BIND: cannot listen on {addr} (key admin.listen): {source}; choose another with --admin-listen ADDR:PORT")]
+    AdminBind {
+        addr: String,
         source: std::io::Error,
     },
     #[error(transparent)]
@@ -52,6 +59,7 @@ pub enum DaemonError {
 pub struct Listening {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
+    pub admin: SocketAddr,
 }
 
 /// Bind UDP and TCP on `addr`; with port 0 both get the same port.
@@ -126,9 +134,20 @@ async fn serve(
     let stop_transports = CancellationToken::new();
     let (inbound_tx, inbound_rx) = mpsc::channel(8192);
     let stats = Arc::new(Stats::default());
+    let admin_error = |source| DaemonError::AdminBind {
+        addr: config.admin.listen.clone(),
+        source,
+    };
+    let admin_addr: SocketAddr = config
+        .admin
+        .listen
+        .parse()
+        .map_err(|_| admin_error(std::io::Error::other("not ADDRESS:PORT")))?;
+    let admin_listener = TcpListener::bind(admin_addr).await.map_err(admin_error)?;
     let mut listening = Listening {
         udp: vec![],
         tcp: vec![],
+        admin: admin_listener.local_addr().map_err(admin_error)?,
     };
     let mut transports = tokio::task::JoinSet::new();
     for text in &config.sip.listen {
@@ -176,7 +195,19 @@ async fn serve(
         store: store.clone(),
         recordings: dir.join("recordings"),
     };
-    let (dispatcher, _stats) = Dispatcher::new(settings_rx, services);
+    let (dispatcher, stats) = Dispatcher::new(settings_rx, services);
+    let (status_tx, status_rx) = watch::channel(AdminStatus {
+        flow_version: flow.version().to_string(),
+        started_at: chrono::Utc::now(),
+        ..AdminStatus::default()
+    });
+    let stop_admin = CancellationToken::new();
+    let admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        AdminState::new(store.clone(), status_rx),
+        stop_admin.clone(),
+    ));
+    let status_task = tokio::spawn(mirror_status(stats, settings_tx.subscribe(), status_tx));
     let (changed_tx, mut changed) = mpsc::channel(1);
     let watcher = tokio::spawn(watch_files(watched(config, config_file), changed_tx));
     let drain = CancellationToken::new();
@@ -203,6 +234,7 @@ async fn serve(
     }
 
     watcher.abort();
+    status_task.abort();
     drain.cancel();
     tracing::info!("shutting down: new calls get 503, calls in progress may finish");
     if !dispatch_task.is_finished() {
@@ -211,6 +243,8 @@ async fn serve(
         let _ = tokio::time::timeout(limit, &mut dispatch_task).await;
     }
     stop_transports.cancel();
+    stop_admin.cancel();
+    let _ = admin_task.await;
     while transports.join_next().await.is_some() {}
     let left = store.shutdown(replayer, Duration::from_secs(5)).await;
     if left > 0 {
@@ -301,6 +335,29 @@ async fn watch_files(files: Vec<PathBuf>, changed: mpsc::Sender<()>) {
         if now != last {
             last = now;
             let _ = changed.try_send(());
+        }
+    }
+}
+
+/// Keep the admin page's status line in step with the dispatcher's
+/// counters and the flow in force.
+async fn mirror_status(
+    mut stats: watch::Receiver<DispatchStats>,
+    mut settings: watch::Receiver<Arc<CallSettings>>,
+    status: watch::Sender<AdminStatus>,
+) {
+    loop {
+        let s = *stats.borrow_and_update();
+        let flow = settings.borrow_and_update().flow.version().to_string();
+        status.send_modify(|a| {
+            a.calls_active = s.calls_active as u64;
+            a.calls_started = s.calls_started;
+            a.rejected_busy = s.rejected_busy;
+            a.flow_version = flow;
+        });
+        tokio::select! {
+            r = stats.changed() => if r.is_err() { return },
+            r = settings.changed() => if r.is_err() { return },
         }
     }
 }

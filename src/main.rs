@@ -250,6 +250,7 @@ async fn run(config: Config, global: &Global) -> anyhow::Result<ExitCode> {
         let udp: Vec<String> = listening.udp.iter().map(|a| format!("udp {a}")).collect();
         let tcp: Vec<String> = listening.tcp.iter().map(|a| format!("tcp {a}")).collect();
         println!("hotline: SIP listening on {}, {}", udp.join(", "), tcp.join(", "));
+        println!("hotline: admin page and API on http://{}/", listening.admin);
         println!("hotline: tickets in {db}");
         println!("hotline: data directory {}", dir.display());
         let first = listening.udp[0];

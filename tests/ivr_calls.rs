@@ -259,3 +259,51 @@ async fn a_reload_during_a_call_leaves_it_on_its_flow_and_a_bad_flow_is_refused(
         c.hang_up().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn the_admin_page_shows_the_ticket_a_call_made() {
+    let d = Daemon::start(QUICK).await;
+    let line = d
+        .wait_line(
+            |l| l.starts_with("hotline: admin page and API on http://"),
+            S,
+        )
+        .await;
+    let admin: std::net::SocketAddr = line
+        .trim_start_matches("hotline: admin page and API on http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let mut c = Caller::dial(d.sip, &who(), S).await.unwrap();
+    let id = c.call_id().to_string();
+    at_step(&d, &mut c, "language", "1").await;
+    at_step(&d, &mut c, "category", "5").await;
+    at_step(&d, &mut c, "severity", "3").await;
+    let created = d
+        .wait_line(|l| l.contains(&id) && l.contains("ticket created"), S)
+        .await;
+    let number = created
+        .split("ticket=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let status = common::http::get(admin, "/api/status").await.json();
+    assert_eq!(status["calls_active"], 1, "{status}");
+    assert_eq!(status["calls_started"], 1);
+    let page = common::http::get(admin, "/").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(&number),
+        "the open ticket {number} is on the page"
+    );
+    c.hang_up().await.unwrap();
+    ended(&d, &id).await;
+    let t = common::http::get(admin, &format!("/api/tickets/{number}"))
+        .await
+        .json();
+    assert_eq!(t["ticket"]["category"], "how_to");
+    assert_eq!(t["ticket"]["severity"], "minor");
+}

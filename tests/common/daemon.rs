@@ -60,7 +60,13 @@ impl Daemon {
             .args(["--config", file.to_str().unwrap()])
             .args(["--data-dir", data.path().to_str().unwrap()])
             .args(["--database-url", &db_url])
-            .args(["--sip-listen", listen, "run"])
+            .args([
+                "--sip-listen",
+                listen,
+                "--admin-listen",
+                "127.0.0.1:0",
+                "run",
+            ])
             .env(
                 "HOTLINE_LOG",
                 std::env::var("TEST_HOTLINE_LOG").unwrap_or("info,sqlx=warn".into()),

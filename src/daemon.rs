@@ -85,6 +85,7 @@ async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), DaemonError>
 pub async fn run(
     config: Config,
     config_file: Option<&std::path::Path>,
+    stop: CancellationToken,
     reload: impl Fn() -> Result<Config, ConfigError>,
     on_ready: impl FnOnce(&Listening, &str, &std::path::Path),
 ) -> Result<(), DaemonError> {
@@ -109,15 +110,26 @@ pub async fn run(
         Err(e) => return Err(e.into()),
     }
     // From here on the embedded database runs: every exit path stops it.
-    let result = serve(&config, config_file, &database, &dir, reload, on_ready).await;
+    let result = serve(
+        &config,
+        config_file,
+        stop,
+        &database,
+        &dir,
+        reload,
+        on_ready,
+    )
+    .await;
     database.close().await;
     result
 }
 
 /// Everything between opening the database and closing it.
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     config: &Config,
     config_file: Option<&std::path::Path>,
+    stop: CancellationToken,
     database: &db::Database,
     dir: &std::path::Path,
     reload: impl Fn() -> Result<Config, ConfigError>,
@@ -221,6 +233,7 @@ async fn serve(
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
+            _ = stop.cancelled() => break,
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => break,
             _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => {
                 apply_reload(&reload, &settings_tx, primary, "SIGHUP");

@@ -10,6 +10,8 @@ use chrono::{DateTime, Local, NaiveDate, TimeZone, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use hotline::config::{self, Config};
+
+mod demo;
 use hotline::tickets::db::{self, Database};
 use hotline::tickets::repo::{self, TicketFilter};
 use hotline::tickets::{report, NewTicket, SlaPolicy, TicketNumber, TicketStore};
@@ -51,6 +53,9 @@ struct Global {
 enum Command {
     /// Run the daemon (on the embedded database when no URL is configured)
     Run,
+    /// Start the daemon on loopback, call it with a built-in caller that
+    /// presses keys, and print the call's progress and the ticket it made
+    Demo,
     /// Validate the configuration; exit 1 listing every problem
     CheckConfig,
     /// Apply database migrations (idempotent)
@@ -171,6 +176,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => run(config, &cli.global).await,
+        Command::Demo => demo::run(config).await,
         Command::Tickets(cmd) => tickets(config, cmd).await,
     }
 }
@@ -246,7 +252,8 @@ async fn run(config: Config, global: &Global) -> anyhow::Result<ExitCode> {
         .ok()
         .map(|(_, p)| p)
         .filter(|p| p.exists());
-    hotline::daemon::run(config, file.as_deref(), reload, |listening, db, dir| {
+    let stop = tokio_util::sync::CancellationToken::new();
+    hotline::daemon::run(config, file.as_deref(), stop, reload, |listening, db, dir| {
         let udp: Vec<String> = listening.udp.iter().map(|a| format!("udp {a}")).collect();
         let tcp: Vec<String> = listening.tcp.iter().map(|a| format!("tcp {a}")).collect();
         println!("hotline: SIP listening on {}, {}", udp.join(", "), tcp.join(", "));

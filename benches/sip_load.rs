@@ -9,16 +9,15 @@
 //! Without `--bench` (as `cargo test --benches` runs it) a short run checks
 //! that the generator still works.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hotline::sip::message::{parse, Message, Method, Response};
-use hotline::tickets::embedded::EmbeddedCluster;
 use tokio::net::UdpSocket;
+
+mod common;
+use common::{arg, flag, ms, pct, Bench};
 
 const RING: Duration = Duration::from_millis(1000);
 
@@ -29,19 +28,6 @@ enum Outcome {
     /// Refused with 503: time from INVITE to the 503, and whether it rang.
     Busy(Duration),
     Failed(&'static str),
-}
-
-fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn flag(name: &str) -> bool {
-    std::env::args().any(|a| a == name)
 }
 
 fn invite(local: SocketAddr, server: SocketAddr, call: &str, sdp_port: u16) -> String {
@@ -142,65 +128,6 @@ async fn call(server: SocketAddr, sdp_port: u16, hold: Duration, n: u64) -> Outc
     Outcome::Answered(took)
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-struct Daemon {
-    child: std::process::Child,
-    sip: SocketAddr,
-}
-
-fn start_daemon(db_url: &str, data: &std::path::Path, capacity: u32) -> Daemon {
-    std::fs::create_dir_all(data).unwrap();
-    let config = data.join("hotline.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[answer]\nafter_rings = 1\nring_period = \"{}ms\"\n[sip]\nmax_calls = {capacity}\n",
-            RING.as_millis()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ])
-        .args([
-            "--database-url",
-            db_url,
-            "--sip-listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "run",
-        ])
-        .env("HOTLINE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hotline");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let sip = loop {
-        let line = lines.next().expect("hotline printed its address").unwrap();
-        if let Some(rest) = line.strip_prefix("hotline: SIP listening on udp ") {
-            break rest.split(',').next().unwrap().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Daemon { child, sip }
-}
-
 #[tokio::main]
 async fn main() {
     let quick = !flag("--bench");
@@ -221,14 +148,10 @@ async fn main() {
         },
     );
 
-    let dir = tempfile::Builder::new()
-        .prefix("hotline-load-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let cluster = EmbeddedCluster::new(dir.path()).expect("PostgreSQL binaries");
-    cluster.start().expect("start cluster");
-    let mut daemon = start_daemon(&cluster.url(), &dir.path().join("data"), capacity);
+    let daemon = Bench::start(&format!(
+        "[answer]\nafter_rings = 1\nring_period = \"{}ms\"\n[sip]\nmax_calls = {capacity}\n",
+        RING.as_millis()
+    ));
 
     // Where the daemon's RTP goes: one socket that drops it all.
     let sink = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
@@ -294,10 +217,7 @@ async fn main() {
             ms(answered.last().copied().unwrap_or_default()),
         );
     }
-    // SAFETY: kill(2) on our child.
-    unsafe { libc::kill(daemon.child.id() as i32, libc::SIGTERM) };
-    let _ = daemon.child.wait();
-    cluster.stop().unwrap();
+    drop(daemon);
     let bad = failed.values().sum::<u64>();
     assert!(
         !quick || bad == 0,

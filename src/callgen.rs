@@ -208,6 +208,24 @@ impl Caller {
         self.heard.packets.load(Ordering::Relaxed)
     }
 
+    /// Wait until the hotline starts speaking (a caller who knows the menu
+    /// presses during the prompt: barge-in); false after `limit`.
+    pub async fn wait_for_prompt_start(&self, limit: Duration) -> bool {
+        let start_packets = self.packets_heard();
+        let deadline = Instant::now() + limit;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        while Instant::now() < deadline {
+            tick.tick().await;
+            if self.hung_up_by_peer.load(Ordering::Relaxed) {
+                return false;
+            }
+            if self.packets_heard() > start_packets + 5 {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Wait until the hotline has spoken and then fallen silent for
     /// `quiet` (a prompt ended and the IVR waits for us); false after
     /// `limit` or if the hotline hung up.

@@ -213,10 +213,14 @@ async fn a_reload_during_a_call_leaves_it_on_its_flow_and_a_bad_flow_is_refused(
         .unwrap()
         .replace("version = \"default-1\"", "version = \"default-2\"")
         .replace("timeout = \"5s\"", "timeout = \"3s\"");
+    // Saving the file is enough: the daemon notices the change.
     std::fs::write(&flow_path, text).unwrap();
-    d.signal(libc::SIGHUP);
     d.wait_line(
-        |l| l.contains("configuration reloaded") && l.contains("default-2"),
+        |l| {
+            l.contains("configuration reloaded")
+                && l.contains("why=file change")
+                && l.contains("default-2")
+        },
         S,
     )
     .await;

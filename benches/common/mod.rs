@@ -1,0 +1,107 @@
+//! What the load benchmarks share: a throwaway PostgreSQL cluster and the
+//! real `hotline run` binary on it, on loopback ports chosen by the kernel.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+
+use hotline::tickets::embedded::EmbeddedCluster;
+
+/// The daemon under load, with its cluster; both stopped on drop.
+pub struct Bench {
+    child: Child,
+    pub sip: SocketAddr,
+    pub db_url: String,
+    cluster: EmbeddedCluster,
+    _dir: tempfile::TempDir,
+}
+
+impl Bench {
+    /// Start a cluster and `hotline run` with `config` (TOML text).
+    pub fn start(config: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("hotline-bench-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cluster = EmbeddedCluster::new(dir.path()).expect("PostgreSQL binaries");
+        cluster.start().expect("start cluster");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let file = data.join("hotline.toml");
+        std::fs::write(&file, config).unwrap();
+        let db_url = cluster.url();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args([
+                "--config",
+                file.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+            ])
+            .args(["--database-url", &db_url])
+            .args([
+                "--sip-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "run",
+            ])
+            .env("HOTLINE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start hotline");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let sip = loop {
+            let line = lines.next().expect("hotline printed its address").unwrap();
+            if let Some(rest) = line.strip_prefix("hotline: SIP listening on udp ") {
+                break rest.split(',').next().unwrap().parse().unwrap();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            sip,
+            db_url,
+            cluster,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let _ = self.cluster.stop();
+    }
+}
+
+/// The `p` quantile of sorted durations.
+pub fn pct(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    if sorted.is_empty() {
+        return std::time::Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+pub fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}

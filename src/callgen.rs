@@ -8,7 +8,7 @@
 //! arrive as RTP, and the IVR is silent while it waits for keys.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,7 +54,8 @@ pub struct Caller {
     server: SocketAddr,
     audio: mpsc::UnboundedSender<(Audio, tokio::sync::oneshot::Sender<()>)>,
     responses: mpsc::UnboundedReceiver<Response>,
-    hung_up_by_peer: Arc<AtomicBool>,
+    /// Set when the hotline hangs up (its BYE, answered by `sip_reader`).
+    hung_up_by_peer: Arc<tokio::sync::watch::Sender<bool>>,
     heard: Arc<Heard>,
     epoch: Instant,
     call_id: String,
@@ -131,7 +132,7 @@ impl Caller {
             len = sdp.len()
         );
         let (tx, responses) = mpsc::unbounded_channel();
-        let hung_up_by_peer = Arc::new(AtomicBool::new(false));
+        let hung_up_by_peer = Arc::new(tokio::sync::watch::Sender::new(false));
         tokio::spawn(sip_reader(sip.clone(), tx, hung_up_by_peer.clone()));
         let heard = Arc::new(Heard::default());
         let epoch = Instant::now();
@@ -211,36 +212,35 @@ impl Caller {
     /// Wait until the hotline starts speaking (a caller who knows the menu
     /// presses during the prompt: barge-in); false after `limit`.
     pub async fn wait_for_prompt_start(&self, limit: Duration) -> bool {
-        let start_packets = self.packets_heard();
-        let deadline = Instant::now() + limit;
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        while Instant::now() < deadline {
-            tick.tick().await;
-            if self.hung_up_by_peer.load(Ordering::Relaxed) {
-                return false;
-            }
-            if self.packets_heard() > start_packets + 5 {
-                return true;
-            }
-        }
-        false
+        let start = self.packets_heard();
+        self.listen_until(limit, |c| c.packets_heard() > start + 5)
+            .await
     }
 
     /// Wait until the hotline has spoken and then fallen silent for
     /// `quiet` (a prompt ended and the IVR waits for us); false after
     /// `limit` or if the hotline hung up.
     pub async fn wait_for_prompt_end(&self, quiet: Duration, limit: Duration) -> bool {
-        let start_packets = self.packets_heard();
+        let start = self.packets_heard();
+        self.listen_until(limit, |c| {
+            let last = Duration::from_millis(c.heard.last_ms.load(Ordering::Relaxed));
+            c.packets_heard() > start && c.epoch.elapsed().saturating_sub(last) >= quiet
+        })
+        .await
+    }
+
+    /// Check `done` on every 20 ms packet slot, as a listener would; false
+    /// after `limit` or once the hotline hung up. Silence has no event, so
+    /// listening on the packet clock is how a caller notices it.
+    async fn listen_until(&self, limit: Duration, done: impl Fn(&Self) -> bool) -> bool {
         let deadline = Instant::now() + limit;
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         while Instant::now() < deadline {
             tick.tick().await;
-            if self.hung_up_by_peer.load(Ordering::Relaxed) {
+            if *self.hung_up_by_peer.borrow() {
                 return false;
             }
-            let last = Duration::from_millis(self.heard.last_ms.load(Ordering::Relaxed));
-            let since_last = self.epoch.elapsed().saturating_sub(last);
-            if self.packets_heard() > start_packets && since_last >= quiet {
+            if done(self) {
                 return true;
             }
         }
@@ -272,7 +272,7 @@ impl Caller {
 
     /// Hang up (BYE) unless the hotline already did; waits for the 200.
     pub async fn hang_up(mut self) -> std::io::Result<()> {
-        if self.hung_up_by_peer.load(Ordering::Relaxed) {
+        if *self.hung_up_by_peer.borrow() {
             return Ok(());
         }
         self.cseq += 1;
@@ -283,15 +283,10 @@ impl Caller {
 
     /// Wait for the hotline to hang up (its BYE, answered 200 by us).
     pub async fn wait_hangup(&self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        while Instant::now() < deadline {
-            if self.hung_up_by_peer.load(Ordering::Relaxed) {
-                return true;
-            }
-            tick.tick().await;
-        }
-        false
+        let mut bye = self.hung_up_by_peer.subscribe();
+        tokio::time::timeout(limit, bye.wait_for(|hung_up| *hung_up))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 }
 
@@ -299,7 +294,7 @@ impl Caller {
 async fn sip_reader(
     sock: Arc<UdpSocket>,
     out: mpsc::UnboundedSender<Response>,
-    bye: Arc<AtomicBool>,
+    bye: Arc<tokio::sync::watch::Sender<bool>>,
 ) {
     let mut buf = vec![0u8; 65536];
     while let Ok((n, from)) = sock.recv_from(&mut buf).await {
@@ -313,7 +308,7 @@ async fn sip_reader(
                 let ok = Response::for_request(&req, 200, "OK");
                 let _ = sock.send_to(&ok.to_bytes(), from).await;
                 if *req.method() == Method::Bye {
-                    bye.store(true, Ordering::Relaxed);
+                    bye.send_replace(true);
                 }
             }
             Err(_) => {}

@@ -109,7 +109,7 @@ async fn hanging_up_while_it_rings_cancels_with_487() {
 }
 
 #[tokio::test]
-async fn a_phones_reinvite_is_answered_and_the_call_goes_on() {
+async fn a_phones_reinvite_hold_and_resume_are_answered() {
     let d = Daemon::start("[answer]\nafter_rings = 0\n").await;
     let tmp = tempfile::tempdir().unwrap();
     let mut phone = Baresip::start(&microphone(tmp.path(), 20), "PCMU").await;
@@ -119,6 +119,15 @@ async fn a_phones_reinvite_is_answered_and_the_call_goes_on() {
     phone.event("CALL_ESTABLISHED", S).await;
     phone.command("reinvite", "").await;
     d.wait_line(|l| l.contains("session modified"), S).await;
+    // Hold and resume from the phone's keys: re-INVITEs with sendonly,
+    // then sendrecv; we answer recvonly, then sendrecv.
+    phone.key('x');
+    d.wait_line(|l| l.contains("session modified direction=RecvOnly"), S)
+        .await;
+    phone.key('X');
+    // The plain re-INVITE gave one sendrecv answer, the resume the second.
+    d.wait_count(|l| l.contains("session modified direction=SendRecv"), 2, S)
+        .await;
     phone.command("hangup", "").await;
     d.wait_line(|l| l.contains("reason=caller_hung_up"), S)
         .await;

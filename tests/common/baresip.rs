@@ -16,9 +16,20 @@ pub struct Baresip {
     child: Child,
     pub dir: tempfile::TempDir,
     ctrl: tokio::net::tcp::OwnedWriteHalf,
+    /// The `cons` module's UDP console: one-key commands (`x` hold, `X`
+    /// resume) that ctrl_tcp in baresip 1.0 does not offer.
+    console: std::net::UdpSocket,
     events: mpsc::UnboundedReceiver<(Instant, Value)>,
     /// Every event seen, with its arrival time.
     pub seen: Vec<(Instant, Value)>,
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn free_tcp_port() -> u16 {
@@ -41,6 +52,7 @@ impl Baresip {
         // A port that was free a moment ago; retried if baresip lost the race.
         for _ in 0..5 {
             let port = free_tcp_port();
+            let cons = free_udp_port();
             let config = format!(
                 "poll_method epoll\n\
                  sip_listen 127.0.0.1:0\n\
@@ -56,6 +68,8 @@ impl Baresip {
                  module sndfile.so\n\
                  module account.so\n\
                  module ctrl_tcp.so\n\
+                 module cons.so\n\
+                 cons_listen 127.0.0.1:{cons}\n\
                  module_app menu.so\n\
                  snd_path {rec}\n\
                  ctrl_tcp_listen 127.0.0.1:{port}\n\
@@ -122,15 +136,23 @@ impl Baresip {
                     }
                 }
             });
+            let console = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            console.connect(("127.0.0.1", cons)).unwrap();
             return Self {
                 child,
                 dir,
                 ctrl,
+                console,
                 events,
                 seen: Vec::new(),
             };
         }
         panic!("baresip did not start its control port");
+    }
+
+    /// A one-key console command, as typed on baresip's keyboard.
+    pub fn key(&self, key: char) {
+        self.console.send(key.to_string().as_bytes()).unwrap();
     }
 
     pub async fn command(&mut self, command: &str, params: &str) {

@@ -164,6 +164,24 @@ impl Daemon {
         })
     }
 
+    /// Await `n` log lines matching `pred`.
+    pub async fn wait_count(&self, pred: impl Fn(&str) -> bool, n: usize, limit: Duration) {
+        let mut rx = self.changed.clone();
+        let reached = tokio::time::timeout(limit, async {
+            while self.count(&pred) < n {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+        .await;
+        assert!(
+            reached.is_ok(),
+            "fewer than {n} such lines within {limit:?}; log:\n{}",
+            self.logs().join("\n")
+        );
+    }
+
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe {

@@ -311,3 +311,35 @@ async fn the_admin_page_shows_the_ticket_a_call_made() {
     assert_eq!(t["ticket"]["category"], "how_to");
     assert_eq!(t["ticket"]["severity"], "minor");
 }
+
+#[tokio::test]
+async fn a_call_refused_with_503_still_leaves_a_call_record() {
+    let d = Daemon::start("[answer]\nafter_rings = 0\n[sip]\nmax_calls = 1\n").await;
+    let first = Caller::dial(d.sip, &who(), S).await.unwrap();
+    let refused = Caller::dial(d.sip, &who(), S).await;
+    assert!(
+        matches!(refused, Err(hotline::callgen::CallerError::Refused(503))),
+        "{:?}",
+        refused.err()
+    );
+    let line = d.wait_line(|l| l.contains("503 to a new call"), S).await;
+    let call_id = line
+        .split("call_id=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    // The record is written in the background as the 503 goes out.
+    d.wait_line(
+        |l| l.contains(&call_id) && l.contains("call record written"),
+        S,
+    )
+    .await;
+    let pool = pool(&d).await;
+    let r = record_of(&pool, &call_id).await;
+    assert_eq!(r.end_reason, Some(EndReason::Rejected503));
+    assert_eq!(r.answered_at, None);
+    first.hang_up().await.unwrap();
+}

@@ -46,8 +46,11 @@ pub struct IntakeServices {
 pub fn record_unanswered(store: &TicketStore, record: CallRecord) {
     let store = store.clone();
     tokio::spawn(async move {
-        if let Err(e) = store.record_call(&record).await {
-            tracing::error!(error = %e, call_id = %record.call_id, "call record failed");
+        match store.record_call(&record).await {
+            Ok(journaled) => {
+                tracing::info!(call_id = %record.call_id, journaled, "call record written")
+            }
+            Err(e) => tracing::error!(error = %e, call_id = %record.call_id, "call record failed"),
         }
     });
 }

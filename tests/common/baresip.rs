@@ -86,23 +86,46 @@ impl Baresip {
             let mut child = Command::new("baresip")
                 .args(["-f", dir.path().to_str().unwrap()])
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("baresip installed (apt-get install baresip)");
-            // Connect once ctrl_tcp listens (bounded).
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let stream = loop {
-                match TcpStream::connect(("127.0.0.1", port)).await {
-                    Ok(s) => break Some(s),
-                    Err(_)
-                        if Instant::now() < deadline
-                            && child.try_wait().ok().flatten().is_none() =>
-                    {
-                        tokio::time::sleep(Duration::from_millis(50)).await
+            // Wait for "baresip is ready." and make sure our control ports
+            // were really ours: a port freed a moment ago may have been
+            // taken since, and then we would be steering someone else's
+            // phone. On any listen failure, start over with new ports.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let stdout = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stdout)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if tx.send(line).is_err() {
+                        break;
                     }
-                    Err(_) => break None,
                 }
+            });
+            let mut ready = false;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                let l = line.to_ascii_lowercase();
+                if l.contains("in use") || l.contains("failed") {
+                    break;
+                }
+                if l.contains("baresip is ready") {
+                    ready = true;
+                    break;
+                }
+            }
+            // Keep draining its output so baresip never blocks on a full pipe.
+            std::thread::spawn(move || while rx.recv().is_ok() {});
+            let stream = if ready {
+                TcpStream::connect(("127.0.0.1", port)).await.ok()
+            } else {
+                None
             };
             let Some(stream) = stream else {
                 let _ = child.kill();

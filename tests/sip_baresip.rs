@@ -72,8 +72,9 @@ async fn answered_after_the_configured_rings_and_the_callers_bye_ends_it() {
     let (established, _) = phone.event("CALL_ESTABLISHED", S).await;
     let gap = established - ringing;
     // 2 rings of 1 s from the INVITE; 180 leaves right after the INVITE.
+    // Generous bounds: a loaded CI machine delays events, not the clock.
     assert!(
-        gap >= Duration::from_millis(1800) && gap <= Duration::from_millis(2600),
+        gap >= Duration::from_millis(1500) && gap <= Duration::from_millis(3000),
         "180 -> 200 took {gap:?}"
     );
     phone.command("hangup", "").await;

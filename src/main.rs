@@ -263,7 +263,7 @@ async fn run(config: Config, global: &Global) -> anyhow::Result<ExitCode> {
         let first = listening.udp[0];
         let host = if first.ip().is_unspecified() { "<this machine's IP>".to_string() } else { first.ip().to_string() };
         println!(
-            "hotline: call it from a softphone: sip:hotline@{host}:{} (e.g. `baresip -e 'd sip:hotline@{host}:{}'`)",
+            "hotline: call it from a softphone: sip:hotline@{host}:{} (e.g. `baresip -e '/dial sip:hotline@{host}:{}'`)",
             first.port(),
             first.port()
         );

@@ -343,3 +343,39 @@ async fn a_call_refused_with_503_still_leaves_a_call_record() {
     assert_eq!(r.answered_at, None);
     first.hang_up().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_voice_note_that_cannot_be_written_is_noted_on_the_ticket_and_the_call_goes_on() {
+    let d = Daemon::start(QUICK).await;
+    // Where recordings go is a plain file: no recording can be created.
+    std::fs::write(d.data.path().join("recordings"), b"in the way").unwrap();
+    let mut c = Caller::dial(d.sip, &who(), S).await.unwrap();
+    let id = c.call_id().to_string();
+    at_step(&d, &mut c, "language", "1").await;
+    at_step(&d, &mut c, "category", "1").await;
+    at_step(&d, &mut c, "severity", "2").await;
+    at_step(&d, &mut c, "customer_number", "#").await;
+    d.wait_line(
+        |l| l.contains(&id) && l.contains("recording stopped; the call goes on"),
+        Duration::from_secs(30),
+    )
+    .await;
+    // The flow does not wait for a voice note that cannot come.
+    at_step(&d, &mut c, "read_back", "").await;
+    assert!(c.wait_hangup(Duration::from_secs(60)).await);
+    ended(&d, &id).await;
+    let pool = pool(&d).await;
+    let t = repo::by_call_id(&pool, &id).await.unwrap().expect("ticket");
+    assert_eq!(t.voice_note_path, None);
+    let history = repo::events(&pool, t.number).await.unwrap();
+    assert!(
+        history.iter().any(|e| e.detail["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("HL-REC-001"))),
+        "the failure is on the ticket: {history:?}"
+    );
+    assert_eq!(
+        record_of(&pool, &id).await.end_reason,
+        Some(EndReason::Completed)
+    );
+}

@@ -364,7 +364,12 @@ impl Call {
             MediaEvent::RecordingError(e) => {
                 tracing::error!(error = %e, "recording stopped; the call goes on");
                 if let Some(intake) = self.intake.as_mut() {
-                    intake.note(format!("voice note recording stopped early: {e}"));
+                    intake.note(format!("voice note recording failed: {e}"));
+                }
+                // A recording that never started will not report done; one
+                // that failed while writing still does, with what it kept.
+                if matches!(e, crate::media::record::RecordError::Create { .. }) {
+                    self.intake_input(IvrInput::RecordingFailed).await;
                 }
             }
             MediaEvent::RecordingStopped(r) => {

@@ -48,6 +48,9 @@ pub enum IvrInput {
         response_target: Duration,
     },
     TicketFailed,
+    /// The recording could not even start (e.g. its file cannot be
+    /// created): go on without a voice note rather than wait it out.
+    RecordingFailed,
     CallerHungUp,
 }
 
@@ -213,6 +216,11 @@ impl IvrMachine {
             IvrInput::Started => {}
             IvrInput::Digit(d) => self.digit(now, d),
             IvrInput::PlaybackDone => self.playback_done(now),
+            IvrInput::RecordingFailed => {
+                if matches!(self.phase, Phase::Recording | Phase::RecordStopping) {
+                    self.next(now);
+                }
+            }
             IvrInput::RecordingDone { path, duration } => {
                 self.intake.voice_note_path = Some(path);
                 self.intake.voice_note_duration = Some(duration);

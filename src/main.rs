@@ -175,7 +175,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run => run(config, &cli.global).await,
+        Command::Run => run(config, path, &cli.global).await,
         Command::Demo => demo::run(config).await,
         Command::Tickets(cmd) => tickets(config, cmd).await,
     }
@@ -246,12 +246,11 @@ fn open_db(config: &Config) -> anyhow::Result<Database> {
     )?)
 }
 
-async fn run(config: Config, global: &Global) -> anyhow::Result<ExitCode> {
+/// `path` is the file `config` came from (watched for changes when it
+/// exists; the built-in defaults have none).
+async fn run(config: Config, path: PathBuf, global: &Global) -> anyhow::Result<ExitCode> {
     let reload = || load_config(global).map(|(c, _)| c);
-    let file = load_config(global)
-        .ok()
-        .map(|(_, p)| p)
-        .filter(|p| p.exists());
+    let file = Some(path).filter(|p| p.exists());
     let stop = tokio_util::sync::CancellationToken::new();
     hotline::daemon::run(config, file.as_deref(), stop, reload, |listening, db, dir| {
         let udp: Vec<String> = listening.udp.iter().map(|a| format!("udp {a}")).collect();

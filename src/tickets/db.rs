@@ -19,8 +19,6 @@ pub enum DbError {
     Embedded(#[from] EmbeddedError),
     #[error("HL-DB-URL: database.url is not a PostgreSQL URL ({0}); e.g. postgres://user:pass@127.0.0.1/hotline")]
     BadUrl(String),
-    #[error("HL-DB-CONNECT: cannot reach the database at {target}: {source}")]
-    Connect { target: String, source: sqlx::Error },
     #[error("HL-DB-MIGRATE: applying migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

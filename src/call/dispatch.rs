@@ -345,19 +345,15 @@ impl Dispatcher {
             }
             super::intake::record_unanswered(
                 &self.services.store,
-                crate::tickets::CallRecord {
-                    call_id: req.call_id().to_string(),
-                    caller_number: req.from().uri.user().unwrap_or_default(),
+                crate::tickets::CallRecord::ended_before_intake(
+                    req.call_id().to_string(),
+                    req.from().uri.user().unwrap_or_default(),
                     received_at,
-                    answered_at: None,
-                    ended_at: Some(received_at),
-                    end_reason: Some(crate::tickets::EndReason::Rejected503),
-                    last_step: None,
-                    digits: String::new(),
-                    language: None,
-                    ticket_number: None,
-                    flow_version: None,
-                },
+                    None,
+                    received_at,
+                    crate::tickets::EndReason::Rejected503,
+                    None,
+                ),
             );
             let why = if self.draining {
                 "shutting down"

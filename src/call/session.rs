@@ -299,24 +299,19 @@ impl Call {
             }
             None => intake::record_unanswered(
                 &self.setup.services.store,
-                crate::tickets::CallRecord {
-                    call_id: self.setup.dialog.call_id.to_string(),
-                    caller_number: self
-                        .setup
+                crate::tickets::CallRecord::ended_before_intake(
+                    self.setup.dialog.call_id.to_string(),
+                    self.setup
                         .caller
                         .user
                         .clone()
                         .unwrap_or_else(|| "anonymous".into()),
-                    received_at: self.setup.received_at,
-                    answered_at: self.answered_at,
-                    ended_at: Some(Utc::now()),
-                    end_reason: Some(record_reason),
-                    last_step: None,
-                    digits: String::new(),
-                    language: None,
-                    ticket_number: None,
-                    flow_version: Some(self.setup.settings.flow.version().to_string()),
-                },
+                    self.setup.received_at,
+                    self.answered_at,
+                    Utc::now(),
+                    record_reason,
+                    Some(self.setup.settings.flow.version().to_string()),
+                ),
             ),
         }
     }

@@ -69,6 +69,34 @@ pub struct CallRecord {
     pub flow_version: Option<String>,
 }
 
+impl CallRecord {
+    /// The record of a call that ended before the IVR ran (refused,
+    /// abandoned while ringing): no step, keys or language to tell.
+    pub fn ended_before_intake(
+        call_id: String,
+        caller_number: String,
+        received_at: DateTime<Utc>,
+        answered_at: Option<DateTime<Utc>>,
+        ended_at: DateTime<Utc>,
+        reason: EndReason,
+        flow_version: Option<String>,
+    ) -> Self {
+        Self {
+            call_id,
+            caller_number,
+            received_at,
+            answered_at,
+            ended_at: Some(ended_at),
+            end_reason: Some(reason),
+            last_step: None,
+            digits: String::new(),
+            language: None,
+            ticket_number: None,
+            flow_version,
+        }
+    }
+}
+
 /// Insert or refresh the record for `r.call_id`. A field the new write
 /// does not know (`None`) keeps what an earlier write stored, so a late
 /// partial write never erases what the call already reached.

@@ -340,9 +340,12 @@ async fn rtp_sender(
     mut audio: mpsc::UnboundedReceiver<(Audio, tokio::sync::oneshot::Sender<()>)>,
 ) {
     let mut rtp = RtpOut {
+        sock,
+        to,
         seq: rand::random(),
         ts: rand::random(),
         ssrc: rand::random(),
+        buf: [0; 12 + 160],
     };
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -355,10 +358,7 @@ async fn rtp_sender(
         };
         let Some((job, done)) = job else {
             // Silence between jobs, as a phone's microphone sends.
-            let mut p = rtp.header(0, false);
-            p.extend_from_slice(&[0xFF; 160]);
-            rtp.ts = rtp.ts.wrapping_add(160);
-            let _ = sock.send_to(&p, to).await;
+            rtp.silence().await;
             continue;
         };
         match job {
@@ -370,20 +370,20 @@ async fn rtp_sender(
                     // Every packet of one event carries its start timestamp.
                     for i in 0..8u16 {
                         tick.tick().await;
-                        let end = i >= 5;
-                        let duration = 160 * (i.min(5) + 1);
-                        let mut p = rtp.header(EVENT_PT, i == 0);
-                        p.extend_from_slice(&[event, if end { 0x80 } else { 0 } | 10]);
-                        p.extend_from_slice(&duration.to_be_bytes());
-                        let _ = sock.send_to(&p, to).await;
+                        let end = if i >= 5 { 0x80 } else { 0 };
+                        let duration = (160 * (i.min(5) + 1)).to_be_bytes();
+                        rtp.send(
+                            EVENT_PT,
+                            i == 0,
+                            &[event, end | 10, duration[0], duration[1]],
+                            0,
+                        )
+                        .await;
                     }
                     rtp.ts = rtp.ts.wrapping_add(160 * 8);
                     for _ in 0..5 {
                         tick.tick().await;
-                        let mut p = rtp.header(0, false);
-                        p.extend_from_slice(&[0xFF; 160]);
-                        rtp.ts = rtp.ts.wrapping_add(160);
-                        let _ = sock.send_to(&p, to).await;
+                        rtp.silence().await;
                     }
                 }
             }
@@ -398,10 +398,7 @@ async fn rtp_sender(
                             as i16;
                     }
                     Codec::Pcmu.encode(&pcm, &mut payload);
-                    let mut p = rtp.header(0, f == 0);
-                    p.extend_from_slice(&payload);
-                    rtp.ts = rtp.ts.wrapping_add(160);
-                    let _ = sock.send_to(&p, to).await;
+                    rtp.send(0, f == 0, &payload, 160).await;
                 }
             }
         }
@@ -409,21 +406,35 @@ async fn rtp_sender(
     }
 }
 
+/// One outgoing RTP stream: its counters and a reused packet buffer.
 struct RtpOut {
+    sock: Arc<UdpSocket>,
+    to: SocketAddr,
     seq: u16,
     ts: u32,
     ssrc: u32,
+    buf: [u8; 12 + 160],
 }
 
 impl RtpOut {
-    fn header(&mut self, pt: u8, marker: bool) -> Vec<u8> {
-        let mut p = Vec::with_capacity(172);
-        p.push(0x80);
-        p.push(pt | if marker { 0x80 } else { 0 });
-        p.extend_from_slice(&self.seq.to_be_bytes());
-        p.extend_from_slice(&self.ts.to_be_bytes());
-        p.extend_from_slice(&self.ssrc.to_be_bytes());
+    /// Send one packet, then advance the timestamp by `advance` samples.
+    async fn send(&mut self, payload_type: u8, marker: bool, payload: &[u8], advance: u32) {
+        let header = crate::media::rtp::RtpHeader {
+            marker,
+            payload_type,
+            sequence: self.seq,
+            timestamp: self.ts,
+            ssrc: self.ssrc,
+        };
+        if let Ok(n) = crate::media::rtp::write_packet(&header, payload, &mut self.buf) {
+            let _ = self.sock.send_to(&self.buf[..n], self.to).await;
+        }
         self.seq = self.seq.wrapping_add(1);
-        p
+        self.ts = self.ts.wrapping_add(advance);
+    }
+
+    /// 20 ms of PCMU silence.
+    async fn silence(&mut self) {
+        self.send(0, false, &[0xFF; 160], 160).await;
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::daemon::Daemon;
 use common::sip_peer::{Leg, SipPeer, SDP};
 use hotline::media::codec::Codec;
+use hotline::media::rtp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 
@@ -193,11 +194,16 @@ async fn send_rtp(
     for frame in pcm.chunks(160) {
         tick.tick().await;
         let n = Codec::Pcmu.encode(frame, &mut payload);
-        let mut pkt = vec![0x80, 0, (*seq >> 8) as u8, *seq as u8];
-        pkt.extend_from_slice(&ts.to_be_bytes());
-        pkt.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-        pkt.extend_from_slice(&payload[..n]);
-        let _ = sock.send_to(&pkt, to).await;
+        let header = rtp::RtpHeader {
+            marker: false,
+            payload_type: 0,
+            sequence: *seq,
+            timestamp: *ts,
+            ssrc: 0x1234_5678,
+        };
+        let mut pkt = [0u8; 12 + 160];
+        let len = rtp::write_packet(&header, &payload[..n], &mut pkt).unwrap();
+        let _ = sock.send_to(&pkt[..len], to).await;
         *seq = seq.wrapping_add(1);
         *ts = ts.wrapping_add(160);
     }

@@ -2,14 +2,14 @@
 //! cluster (started for the run, like the embedded default), with 1 and 64
 //! concurrent writers. Run: `cargo bench --bench tickets`.
 
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hotline::config::Config;
-use hotline::tickets::embedded::EmbeddedCluster;
 use hotline::tickets::{NewTicket, SlaPolicy, TicketStore};
 use sqlx::postgres::PgPoolOptions;
+
+mod common;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -67,13 +67,7 @@ async fn run(store: &TicketStore, policy: &SlaPolicy, writers: usize, total: usi
 async fn main() {
     // `cargo test --benches` runs this with --bench absent: stay quick.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let dir = tempfile::Builder::new()
-        .prefix("hotline-bench-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let cluster = EmbeddedCluster::new(dir.path()).expect("PostgreSQL binaries");
-    cluster.start().expect("start cluster");
+    let (cluster, dir) = common::cluster();
     let pool = PgPoolOptions::new()
         .max_connections(64)
         .acquire_timeout(Duration::from_secs(30))

@@ -19,16 +19,23 @@ pub struct Bench {
     _dir: tempfile::TempDir,
 }
 
+/// A started throwaway cluster in its own directory (mode 755: as root the
+/// cluster runs as `postgres`, which must reach it).
+pub fn cluster() -> (EmbeddedCluster, tempfile::TempDir) {
+    let dir = tempfile::Builder::new()
+        .prefix("hotline-bench-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cluster = EmbeddedCluster::new(dir.path()).expect("PostgreSQL binaries");
+    cluster.start().expect("start cluster");
+    (cluster, dir)
+}
+
 impl Bench {
     /// Start a cluster and `hotline run` with `config` (TOML text).
     pub fn start(config: &str) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hotline-bench-")
-            .tempdir()
-            .unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let cluster = EmbeddedCluster::new(dir.path()).expect("PostgreSQL binaries");
-        cluster.start().expect("start cluster");
+        let (cluster, dir) = cluster();
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
         let file = data.join("hotline.toml");

@@ -3,6 +3,7 @@
 //! Module map (see README "Architecture" for the path of one call):
 //! - [`admin`]: the administrators' HTTP API and page (axum): health,
 //!   counters, tickets and their history, status changes, call records.
+//! - [`agents`]: the roster, registered bindings and agent states.
 //! - [`call`]: the UAS core ([`call::dispatch`]) and one task per call
 //!   ([`call::session`]); the only module that uses all the others.
 //! - [`callgen`]: a built-in SIP caller (RFC 4733 keys, talking) for
@@ -23,6 +24,7 @@
 //!   that keeps tickets while the database is down, the embedded cluster.
 
 pub mod admin;
+pub mod agents;
 pub mod call;
 pub mod callgen;
 pub mod config;

@@ -24,6 +24,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub tickets: TicketsConfig,
     pub sla: SlaConfig,
+    pub agents: AgentsConfig,
     /// Problem categories the desk uses; the IVR menu maps keys to these.
     #[serde(rename = "category")]
     pub categories: Vec<CategoryConfig>,
@@ -316,4 +317,62 @@ pub fn default_categories() -> Vec<CategoryConfig> {
         label: label.into(),
     })
     .collect()
+}
+
+/// Agents' softphones: the registrar, digest authentication, keep-alive,
+/// wrap-up and brute-force lock-out.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsConfig {
+    /// Digest realm named in challenges. The stored password hashes (HA1)
+    /// include it: changing it means setting every agent's password again.
+    pub realm: String,
+    /// How long a nonce is good for; an older one gets a new challenge
+    /// with `stale=true` (the phone retries without asking the agent).
+    pub nonce_lifetime: ConfigDuration,
+    /// Shortest registration accepted; shorter asks get 423 with Min-Expires.
+    pub min_expires: ConfigDuration,
+    /// Longest registration granted; longer asks are cut to this.
+    pub max_expires: ConfigDuration,
+    /// Registration length when the phone names none.
+    pub default_expires: ConfigDuration,
+    /// Contacts one agent may have registered at once (desk phone,
+    /// softphone, mobile); one more gets 403.
+    pub max_bindings: u32,
+    /// OPTIONS to each registered contact this often.
+    pub keepalive_interval: ConfigDuration,
+    /// Unanswered keep-alives in a row before the contact is unreachable
+    /// and its agent is offered no calls.
+    pub keepalive_failures: u32,
+    /// After each call the agent is in wrap-up this long, then available.
+    pub wrap_up: ConfigDuration,
+    /// A first registered contact logs the agent in (available); false:
+    /// the agent logs in with *50.
+    pub login_on_register: bool,
+    /// Failed authentications from one source address (or for one user)
+    /// within `lockout_window` before it is locked out.
+    pub lockout_threshold: u32,
+    pub lockout_window: ConfigDuration,
+    /// A locked-out source gets 403 without a check for this long.
+    pub lockout_period: ConfigDuration,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        Self {
+            realm: "hotline".into(),
+            nonce_lifetime: ConfigDuration(Duration::from_secs(300)),
+            min_expires: ConfigDuration(Duration::from_secs(60)),
+            max_expires: ConfigDuration(Duration::from_secs(3600)),
+            default_expires: ConfigDuration(Duration::from_secs(3600)),
+            max_bindings: 10,
+            keepalive_interval: ConfigDuration(Duration::from_secs(30)),
+            keepalive_failures: 3,
+            wrap_up: ConfigDuration(Duration::from_secs(30)),
+            login_on_register: true,
+            lockout_threshold: 5,
+            lockout_window: ConfigDuration(Duration::from_secs(60)),
+            lockout_period: ConfigDuration(Duration::from_secs(300)),
+        }
+    }
 }

@@ -18,7 +18,83 @@ pub(super) fn validate(c: &Config) -> Problems {
     admin_and_db(c, &mut p);
     sla(c, &mut p);
     categories(c, &mut p);
+    agents(c, &mut p);
     p
+}
+
+fn agents(c: &Config, p: &mut Problems) {
+    let a = &c.agents;
+    let realm_ok = !a.realm.is_empty()
+        && a.realm
+            .chars()
+            .all(|ch| ch.is_ascii_graphic() && ch != '"' && ch != '\\');
+    if !realm_ok {
+        p.push((
+            "agents.realm".into(),
+            format!(
+                "`{}` is not a usable digest realm; use printable ASCII without quotes, e.g. \"hotline\"",
+                a.realm
+            ),
+        ));
+    }
+    let secs = |d: super::ConfigDuration| d.as_duration().as_secs();
+    if secs(a.nonce_lifetime) < 10 {
+        p.push((
+            "agents.nonce_lifetime".into(),
+            format!("is {}; use 10s or more (default 5m)", a.nonce_lifetime),
+        ));
+    }
+    if secs(a.min_expires) < 1 || a.min_expires > a.max_expires {
+        p.push((
+            "agents.min_expires".into(),
+            format!(
+                "is {} with max_expires {}; use at least 1s and no more than max_expires",
+                a.min_expires, a.max_expires
+            ),
+        ));
+    }
+    if a.default_expires < a.min_expires || a.default_expires > a.max_expires {
+        p.push((
+            "agents.default_expires".into(),
+            format!(
+                "is {}; use a value between min_expires ({}) and max_expires ({})",
+                a.default_expires, a.min_expires, a.max_expires
+            ),
+        ));
+    }
+    if a.max_bindings == 0 {
+        p.push((
+            "agents.max_bindings".into(),
+            "is 0, so no phone could register; use 1 or more (default 10)".into(),
+        ));
+    }
+    if secs(a.keepalive_interval) < 1 {
+        p.push((
+            "agents.keepalive_interval".into(),
+            format!("is {}; use 1s or more (default 30s)", a.keepalive_interval),
+        ));
+    }
+    if a.keepalive_failures == 0 {
+        p.push((
+            "agents.keepalive_failures".into(),
+            "is 0; use 1 or more (default 3)".into(),
+        ));
+    }
+    if a.lockout_threshold == 0 {
+        p.push((
+            "agents.lockout_threshold".into(),
+            "is 0, which would lock everyone out; use 1 or more (default 5)".into(),
+        ));
+    }
+    if secs(a.lockout_window) < 1 || secs(a.lockout_period) < 1 {
+        p.push((
+            "agents.lockout_window".into(),
+            format!(
+                "lockout_window ({}) and lockout_period ({}) must be 1s or more",
+                a.lockout_window, a.lockout_period
+            ),
+        ));
+    }
 }
 
 fn desk(c: &Config, p: &mut Problems) {

@@ -3,6 +3,7 @@
 //! Everything here but [`transport`] is pure: bytes and `Instant`s go in, bytes, decisions and
 //! deadlines come out. The async shell (transport, call tasks) moves them.
 //!
+//! - [`auth`]: digest authentication (MD5, SHA-256): HA1, challenges, checks.
 //! - [`message`]: the wire format. Parsing, our own typed view of a request or
 //!   response, response building, serialisation. Nothing outside this module
 //!   sees the wire syntax.
@@ -32,6 +33,7 @@
 //! normalisation, the handful of header grammars a UAS needs) and `rsip` is
 //! not used. The parser is fuzzed (`fuzz/`) and tested on RFC 4475.
 
+pub mod auth;
 pub mod dialog;
 pub mod error;
 pub mod identity;

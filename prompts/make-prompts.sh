@@ -56,6 +56,11 @@ e hour "hour"
 e hours "hours"
 e thank-you-goodbye "Thank you for calling. Goodbye."
 e agents-busy "All our agents are busy at the moment. Please stay on the line."
+# Agents' feature codes (*50 log in, *51 log out, *52 pause, *53 resume).
+e agent-logged-in "You are logged in and will receive calls."
+e agent-logged-out "You are logged out."
+e agent-paused "You are paused. Dial star five three to resume."
+e agent-resumed "You are available again."
 words=(zero one two three four five six seven eight nine)
 for d in 0 1 2 3 4 5 6 7 8 9; do e "digit-$d" "${words[$d]}"; done
 for n in "1 one" "2 two" "4 four" "8 eight" "15 fifteen" "24 twenty-four" "30 thirty"; do
@@ -88,6 +93,10 @@ z hour "个小时"
 z hours "个小时"
 z thank-you-goodbye "感谢您的来电，再见。"
 z agents-busy "所有客服人员正忙，请稍候。"
+z agent-logged-in "您已登录，将开始接听来电。"
+z agent-logged-out "您已退出登录。"
+z agent-paused "您已暂停接听。拨星号五三恢复。"
+z agent-resumed "您已恢复接听。"
 zdigits=(零 一 二 三 四 五 六 七 八 九)
 for d in 0 1 2 3 4 5 6 7 8 9; do z "digit-$d" "${zdigits[$d]}"; done
 # "两" (not "二") before a measure word: 两个小时.

@@ -15,11 +15,12 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::route::{classify, RequestRoute};
 use super::session::{self, CallSetup};
 use super::{CallEvent, CallHandle, CallServices, CallSettings, ToDispatch};
 use crate::sip::dialog::{new_local_tag, DialogId};
 use crate::sip::identity::caller_identity;
-use crate::sip::message::{Message, Method, Request, Response};
+use crate::sip::message::{Message, Request, Response};
 use crate::sip::transaction::{Incoming, Output, Reliability, TransactionKey, TransactionTable};
 use crate::sip::transport::{self, Inbound, Kind, ReplyTo};
 use crate::sip::validate::{rejection_headers, validate_request};
@@ -50,6 +51,8 @@ pub struct Dispatcher {
     calls: HashMap<DialogId, CallHandle>,
     invites: HashMap<TransactionKey, DialogId>,
     waiting: HashMap<TransactionKey, oneshot::Sender<Option<Response>>>,
+    /// Responses calls asked to send outside a transaction (2xx resends).
+    transmit: Vec<(ReplyTo, std::net::SocketAddr, Response)>,
     to_dispatch: mpsc::Sender<ToDispatch>,
     from_calls: mpsc::Receiver<ToDispatch>,
     draining: bool,
@@ -75,6 +78,7 @@ impl Dispatcher {
                 calls: HashMap::new(),
                 invites: HashMap::new(),
                 waiting: HashMap::new(),
+                transmit: Vec::new(),
                 to_dispatch,
                 from_calls,
                 draining: false,
@@ -202,6 +206,11 @@ impl Dispatcher {
                     self.waiting.insert(key, done);
                 }
             }
+            ToDispatch::Transmit {
+                response,
+                dest,
+                reply,
+            } => self.transmit.push((reply, dest, *response)),
             ToDispatch::Ended { dialog } => {
                 self.calls.remove(&dialog);
                 self.invites.retain(|_, d| *d != dialog);
@@ -211,6 +220,9 @@ impl Dispatcher {
 
     /// Act on every output the transactions produced.
     async fn flush(&mut self) {
+        for (reply, dest, resp) in std::mem::take(&mut self.transmit) {
+            let _ = transport::send_response(&reply, dest, &resp).await;
+        }
         while let Some((key, out)) = self.table.poll_output() {
             match out {
                 Output::SendResponse(resp) => {
@@ -266,13 +278,10 @@ impl Dispatcher {
         self.respond(key, resp);
     }
 
-    /// A new request reached the TU (RFC 3261 §8.2).
+    /// A new request reached the TU (RFC 3261 §8.2): validate it, then
+    /// hand it to whoever serves its kind ([`classify`]).
     fn on_request(&mut self, key: TransactionKey, req: Request) {
         let settings = self.settings.borrow().clone();
-        if *req.method() == Method::Register {
-            // Agents' registration arrives with the routing work.
-            return self.reject(&key, &req, 501, "Not Implemented", vec![]);
-        }
         let calls = &self.calls;
         let accepted = match validate_request(&req, &settings.policy, |id| calls.contains_key(id)) {
             Ok(a) => a,
@@ -282,21 +291,21 @@ impl Dispatcher {
                 return self.reject(&key, &req, e.status(), &e.reason(), headers);
             }
         };
-        match req.method() {
-            Method::Invite if req.to().tag().is_none() => {
-                self.new_call(key, req, accepted, settings)
-            }
-            Method::Invite | Method::Bye | Method::Info | Method::Update => {
-                match DialogId::for_incoming(&req).and_then(|id| self.calls.get(&id)) {
-                    Some(call) => call.send(CallEvent::Request {
-                        key,
-                        request: Box::new(req),
-                        accepted,
-                    }),
-                    None => self.reject(&key, &req, 481, "Call/Transaction Does Not Exist", vec![]),
-                }
-            }
-            Method::Cancel => match self.table.cancel_target(&key) {
+        match classify(&req) {
+            RequestRoute::NewCall => self.new_call(key, req, accepted, settings),
+            // Feature codes need the agents' registrar, which comes with
+            // REGISTER; until it is configured they are ordinary calls.
+            RequestRoute::FeatureCode(_) => self.new_call(key, req, accepted, settings),
+            RequestRoute::InDialog(dialog) => match dialog.and_then(|id| self.calls.get(&id)) {
+                Some(call) => call.send(CallEvent::Request {
+                    key,
+                    request: Box::new(req),
+                    accepted,
+                }),
+                None => self.reject(&key, &req, 481, "Call/Transaction Does Not Exist", vec![]),
+            },
+            RequestRoute::Register => self.reject(&key, &req, 501, "Not Implemented", vec![]),
+            RequestRoute::Cancel => match self.table.cancel_target(&key) {
                 Some(invite) => {
                     let resp = Response::for_request(&req, 200, "OK");
                     self.respond(&key, resp);
@@ -306,7 +315,7 @@ impl Dispatcher {
                 }
                 None => self.reject(&key, &req, 481, "Call/Transaction Does Not Exist", vec![]),
             },
-            Method::Options => {
+            RequestRoute::Options => {
                 // Usable as a health check: 200 while serving, 503 draining.
                 let (status, reason) = if self.draining {
                     (503, "Service Unavailable")
@@ -320,7 +329,7 @@ impl Dispatcher {
                 ];
                 self.reject(&key, &req, status, reason, headers);
             }
-            _ => self.reject(
+            RequestRoute::NotAllowed => self.reject(
                 &key,
                 &req,
                 405,

@@ -1,5 +1,7 @@
 //! Calls: the UAS core that turns SIP requests into calls ([`dispatch`]),
-//! and the one task per call that owns the call's state ([`session`]).
+//! and the one task per call that owns the call's state ([`session`]):
+//! its legs ([`leg`]: the signalling with each phone), its media
+//! ([`media`]: SDP and RTP) and its IVR intake ([`intake`]).
 //!
 //! `call` sits above `sip`, `media` and `tickets` and uses them; none of
 //! them know about calls. Everything that talks to a call holds a
@@ -8,6 +10,9 @@
 
 pub mod dispatch;
 pub mod intake;
+pub mod leg;
+pub mod media;
+pub mod route;
 pub mod session;
 mod settings;
 
@@ -134,6 +139,13 @@ pub enum ToDispatch {
         dest: std::net::SocketAddr,
         reply: ReplyTo,
         done: Option<oneshot::Sender<Option<Response>>>,
+    },
+    /// Put a response on the wire outside any transaction: our 2xx to an
+    /// INVITE, retransmitted until the ACK (RFC 6026 gives that to the TU).
+    Transmit {
+        response: Box<Response>,
+        dest: std::net::SocketAddr,
+        reply: ReplyTo,
     },
     /// The call is over: forget its dialog.
     Ended { dialog: DialogId },

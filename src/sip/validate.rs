@@ -29,6 +29,7 @@ impl Default for Policy {
                 Method::Options,
                 Method::Info,
                 Method::Update,
+                Method::Register,
             ],
             supported: vec!["timer".into()],
             min_se: 90,

@@ -1,0 +1,38 @@
+//! One leg of a call: the SIP signalling between hotline and one phone.
+//!
+//! The caller's leg is a UAS ([`uas::UasLeg`]); the agent's leg, when
+//! routing rings an agent, is a UAC beside it. A leg knows its dialog, its
+//! transactions' answers and timers (2xx retransmission, session timer);
+//! it knows nothing of media, the IVR or tickets. What the session must act
+//! on comes out as a [`LegEvent`]; offers are answered by the session
+//! (which owns the media) through [`uas::UasLeg::answer_offer`].
+
+pub mod uas;
+
+use crate::media::dtmf::DtmfDigit;
+use crate::sip::message::Request;
+use crate::sip::transaction::TransactionKey;
+
+use super::EndReason;
+
+/// What a leg tells the call's session.
+#[derive(Debug)]
+pub enum LegEvent {
+    /// The leg is over (BYE from the phone, CANCEL while ringing, no ACK,
+    /// session timer expired, shutdown). The leg already sent what SIP
+    /// asks for (200 to BYE, 487, our BYE).
+    Ended(EndReason),
+    /// The ACK for our 2xx arrived. `answer`: the SDP it carried (the
+    /// answer to our offer, after a late offer), if any.
+    Acked { answer: Option<Vec<u8>> },
+    /// A key pressed on the phone, sent as SIP INFO (RFC 2976 / the
+    /// `application/dtmf-relay` body).
+    Digit(DtmfDigit),
+    /// A re-INVITE or UPDATE: the session works out the answer and calls
+    /// `answer_offer`. `offer`: the new SDP, or `None` (we must offer).
+    Offer {
+        key: TransactionKey,
+        request: Box<Request>,
+        offer: Option<Vec<u8>>,
+    },
+}

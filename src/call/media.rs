@@ -1,0 +1,210 @@
+//! The media side of one call leg: its RTP port, the SDP offer/answer
+//! state, and the live RTP session (started, re-pointed, held, restarted
+//! for a codec change, stopped).
+//!
+//! It is driven by the call's session and knows no SIP: offers come in as
+//! SDP text, answers go out as SDP text, and the session puts them in
+//! whatever message the leg needs.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::media::ports::{PortAllocator, PortError, RtpPort};
+use crate::media::sdp::{self, LocalMedia, Negotiated, SdpError};
+use crate::media::session::{self as rtp, MediaCommand, MediaEvent, MediaHandle, SessionConfig};
+
+/// One leg's media.
+pub struct CallMedia {
+    ports: PortAllocator,
+    /// Our address in SDP.
+    local_ip: IpAddr,
+    rtp_timeout: Duration,
+    /// Our RTP port: held from before ringing until the session starts.
+    port: Option<RtpPort>,
+    rtp_local: Option<SocketAddr>,
+    session_id: u64,
+    sdp_version: u64,
+    negotiated: Option<Negotiated>,
+    handle: Option<MediaHandle>,
+    remote: Option<SocketAddr>,
+    /// A codec change needs a new RTP session (see `renegotiate`).
+    restart: bool,
+    task: Option<tokio::task::JoinHandle<rtp::SessionReport>>,
+}
+
+/// Why the media could not be set up before ringing.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Offer(#[from] SdpError),
+    #[error(transparent)]
+    NoPort(#[from] PortError),
+}
+
+impl CallMedia {
+    pub fn new(ports: PortAllocator, local_ip: IpAddr, rtp_timeout: Duration) -> Self {
+        CallMedia {
+            ports,
+            local_ip,
+            rtp_timeout,
+            port: None,
+            rtp_local: None,
+            session_id: rand::random::<u32>().into(),
+            sdp_version: 1,
+            negotiated: None,
+            handle: None,
+            remote: None,
+            restart: false,
+            task: None,
+        }
+    }
+
+    /// Check the INVITE's offer (if any) and take an RTP port, before
+    /// ringing: a call we cannot take is refused at once.
+    pub fn prepare(&mut self, offer: Option<&[u8]>) -> Result<(), PrepareError> {
+        if let Some(offer) = offer {
+            self.negotiated = Some(sdp::negotiate(&String::from_utf8_lossy(offer))?);
+        }
+        let port = self.ports.allocate()?;
+        self.rtp_local = port.local_addr().ok();
+        self.port = Some(port);
+        Ok(())
+    }
+
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
+    }
+
+    pub fn handle(&self) -> Option<&MediaHandle> {
+        self.handle.as_ref()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    /// Our SDP: the answer to the offer, or our own offer (late offer).
+    pub fn local_sdp(&mut self) -> String {
+        self.sdp_version += 1;
+        let local = LocalMedia {
+            addr: self.local_ip,
+            port: self.rtp_local.map_or(9, |a| a.port()),
+            session_id: self.session_id,
+            session_version: self.sdp_version,
+        };
+        match &self.negotiated {
+            Some(n) => sdp::build_answer(n, &local),
+            None => sdp::build_offer(&local),
+        }
+    }
+
+    /// The answer in an ACK (after our offer): `false` if it is unusable.
+    pub fn take_answer(&mut self, answer: &[u8]) -> Result<(), SdpError> {
+        self.negotiated = Some(sdp::negotiate(&String::from_utf8_lossy(answer))?);
+        Ok(())
+    }
+
+    /// The peer will answer our offer (a re-INVITE without SDP).
+    pub fn expect_answer(&mut self) {
+        self.negotiated = None;
+    }
+
+    /// A new offer mid-call (hold, resume, codec change): our answer, or
+    /// the status to refuse it with while the old session stays.
+    pub fn renegotiate(&mut self, offer: &[u8]) -> Result<String, u16> {
+        let n = sdp::negotiate(&String::from_utf8_lossy(offer)).map_err(|e| e.sip_status())?;
+        tracing::info!(direction = ?n.direction, codec = ?n.codec, "session modified");
+        let format_changed = self.negotiated.as_ref().is_some_and(|old| {
+            (old.codec, old.payload_type, old.telephone_event)
+                != (n.codec, n.payload_type, n.telephone_event)
+        });
+        if format_changed && self.handle.is_some() {
+            // The running session encodes one codec: a codec change gets a
+            // fresh session on a fresh port, named in the answer.
+            let port = self.ports.allocate().map_err(|e| e.sip_status())?;
+            self.rtp_local = port.local_addr().ok();
+            self.port = Some(port);
+            self.restart = true;
+        }
+        self.negotiated = Some(n);
+        Ok(self.local_sdp())
+    }
+
+    /// Start the RTP session once both sides' SDP is known. `Ok(None)`:
+    /// not yet (a late offer keeps the port until the ACK's answer).
+    pub fn start(&mut self) -> std::io::Result<Option<mpsc::UnboundedReceiver<MediaEvent>>> {
+        let Some(neg) = self.negotiated.as_ref() else {
+            return Ok(None);
+        };
+        let Some(port) = self.port.take() else {
+            return Ok(None);
+        };
+        let config = SessionConfig::from_negotiated(neg, self.rtp_timeout);
+        let session = rtp::spawn(port, &config)?;
+        self.remote = Some(config.remote);
+        self.handle = Some(session.handle);
+        self.task = Some(session.task);
+        Ok(Some(session.events))
+    }
+
+    /// After an offer/answer mid-call: restart for a new codec, re-point to
+    /// a new address, hold or resume. Returns the new session's events when
+    /// the session was (re)started.
+    pub async fn apply_change(
+        &mut self,
+        answered: bool,
+    ) -> std::io::Result<Option<mpsc::UnboundedReceiver<MediaEvent>>> {
+        let Some(neg) = self.negotiated.clone() else {
+            return Ok(None);
+        };
+        if std::mem::take(&mut self.restart) {
+            self.stop().await;
+            let events = self.start()?;
+            tracing::info!(codec = ?neg.codec, "media restarted for the new codec");
+            return Ok(events);
+        }
+        let Some(media) = self.handle.clone() else {
+            return if answered { self.start() } else { Ok(None) };
+        };
+        if self.remote != Some(neg.remote) {
+            // Only a new SDP address re-latches: symmetric RTP keeps the
+            // NAT mapping it learned otherwise.
+            self.remote = Some(neg.remote);
+            let _ = media.send(MediaCommand::SetRemote(neg.remote)).await;
+        }
+        let hold = neg.direction != sdp::Direction::SendRecv;
+        let _ = media
+            .send(if hold {
+                MediaCommand::Hold
+            } else {
+                MediaCommand::Resume
+            })
+            .await;
+        Ok(None)
+    }
+
+    /// Send a command to the running session (dropped if none runs).
+    pub async fn send(&self, cmd: MediaCommand) {
+        if let Some(media) = &self.handle {
+            let _ = media.send(cmd).await;
+        }
+    }
+
+    /// Close the RTP session and wait for it to end.
+    pub async fn stop(&mut self) {
+        if let Some(media) = self.handle.take() {
+            let _ = media.close().await;
+        }
+        if let Some(task) = self.task.take() {
+            if let Ok(report) = task.await {
+                tracing::debug!(
+                    sent = report.sent,
+                    received = report.received.packets,
+                    "media report"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""A PJSIP (pjsua2) softphone for hotline's tests: registers as an agent
+with digest authentication, optionally dials a feature code and records
+what it hears, then unregisters or just exits.
+
+Prints one JSON object per line on stdout (events the Rust test reads):
+  {"event": "reg", "code": 200, "expires": 60}
+  {"event": "call", "state": "CONFIRMED"} ... {"event": "call", "state": "DISCONNECTED", "code": 200}
+  {"event": "done"}
+Only 127.0.0.1 is used. Every wait is bounded.
+"""
+import argparse
+import json
+import sys
+import time
+
+import pjsua2 as pj
+
+
+def emit(**kv):
+    print(json.dumps(kv), flush=True)
+
+
+class Account(pj.Account):
+    def __init__(self):
+        super().__init__()
+        self.reg = []
+
+    def onRegState(self, prm):
+        info = self.getInfo()
+        self.reg.append(prm.code)
+        emit(event="reg", code=prm.code, expires=info.regExpiresSec, active=info.regIsActive)
+
+
+class Call(pj.Call):
+    def __init__(self, acc, record):
+        super().__init__(acc)
+        self.record = record
+        self.recorder = None
+        self.state = None
+
+    def onCallState(self, prm):
+        ci = self.getInfo()
+        self.state = ci.stateText
+        emit(event="call", state=ci.stateText, code=ci.lastStatusCode)
+
+    def onCallMediaState(self, prm):
+        ci = self.getInfo()
+        for i, mi in enumerate(ci.media):
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                if self.record and self.recorder is None:
+                    self.recorder = pj.AudioMediaRecorder()
+                    self.recorder.createRecorder(self.record)
+                    self.getAudioMedia(i).startTransmit(self.recorder)
+
+
+def pump(ep, until, limit):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        ep.libHandleEvents(20)
+        if until():
+            return True
+    return False
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--registrar", required=True, help="host:port of hotline")
+    ap.add_argument("--user", required=True)
+    ap.add_argument("--password", required=True)
+    ap.add_argument("--expires", type=int, default=60)
+    ap.add_argument("--dial", help="a number to call once registered, e.g. *52")
+    ap.add_argument("--record", help="WAV file for what the call plays")
+    ap.add_argument("--unregister", action="store_true")
+    ap.add_argument("--stay", type=float, default=0.0, help="seconds to stay registered")
+    ap.add_argument("--tcp", action="store_true")
+    args = ap.parse_args()
+
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.logConfig.level = 1
+    cfg.logConfig.consoleLevel = 1
+    ep.libInit(cfg)
+    tcfg = pj.TransportConfig()
+    tcfg.boundAddress = "127.0.0.1"
+    tcfg.port = 0
+    kind = pj.PJSIP_TRANSPORT_TCP if args.tcp else pj.PJSIP_TRANSPORT_UDP
+    ep.transportCreate(kind, tcfg)
+    ep.libStart()
+    ep.audDevManager().setNullDev()
+
+    transport = ";transport=tcp" if args.tcp else ""
+    acfg = pj.AccountConfig()
+    acfg.idUri = f"sip:{args.user}@{args.registrar}"
+    acfg.regConfig.registrarUri = f"sip:{args.registrar}{transport}"
+    acfg.regConfig.timeoutSec = args.expires
+    acfg.regConfig.retryIntervalSec = 0
+    acfg.natConfig.contactRewriteUse = 0
+    acfg.natConfig.viaRewriteUse = 0
+    acfg.natConfig.sdpNatRewriteUse = 0
+    acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+    cred = pj.AuthCredInfo("digest", "*", args.user, 0, args.password)
+    acfg.sipConfig.authCreds.append(cred)
+    acc = Account()
+    acc.create(acfg)
+    ok = pump(ep, lambda: len(acc.reg) > 0, 10)
+    if not ok:
+        emit(event="timeout", what="registration")
+
+    call = None
+    if args.dial and acc.reg and acc.reg[-1] == 200:
+        call = Call(acc, args.record)
+        prm = pj.CallOpParam(True)
+        call.makeCall(f"sip:{args.dial}@{args.registrar}{transport}", prm)
+        pump(ep, lambda: call.state == "DISCONNECTED", 30)
+
+    if args.stay > 0:
+        pump(ep, lambda: False, args.stay)
+
+    if args.unregister and acc.reg and acc.reg[-1] == 200:
+        n = len(acc.reg)
+        acc.setRegistration(False)
+        pump(ep, lambda: len(acc.reg) > n, 10)
+
+    emit(event="done")
+    sys.stdout.flush()
+    # Skip pjsua's own unregistration at shutdown: the test decides.
+    import os
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

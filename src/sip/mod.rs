@@ -15,6 +15,9 @@
 //! - [`uas`]: the UAS-core piece RFC 6026 moved out of the transaction: the
 //!   2xx-to-INVITE retransmission until ACK ([`uas::AckWaiter`]).
 //! - [`dialog`]: dialog identity, local tags, CSeq, building in-dialog BYE.
+//! - [`registrar`]: REGISTER (RFC 3261 §10.3) sans-io: an authenticated
+//!   request and an agent's bindings in, the new binding set or a refusal
+//!   (423, 500, 403, 400) out, and the 200 that lists the bindings.
 //! - [`transport`]: the async shell: UDP and TCP sockets, Via stamping,
 //!   immediate answers to rejected requests, drop counters.
 //! - [`identity`]: who is calling (P-Asserted-Identity / Remote-Party-ID /
@@ -38,6 +41,7 @@ pub mod dialog;
 pub mod error;
 pub mod identity;
 pub mod message;
+pub mod registrar;
 pub mod transaction;
 pub mod transport;
 pub mod uas;

@@ -3,12 +3,20 @@
 //! PostgreSQL.
 //!
 //! - [`model`]: typed IDs, tiers and states shared by the registrar, the
-//!   routing core, the CLI and the admin API.
+//!   routing core, the CLI and the admin API; the records the store reads
+//!   and writes (an agent, a binding, an event, credentials).
+//! - [`store`]: [`AgentStore`], the SQL: the roster, state changes with
+//!   their events, bindings, the atomic claim, change notifications.
 //!
 //! `agents` knows no SIP wire format and no call: the registrar (in `sip`)
 //! decides bindings, `call` wires REGISTER and feature codes to this
 //! store, and `routing` decides which agent gets a call.
 
 pub mod model;
+pub mod store;
 
-pub use model::{AgentId, AgentState, Tier};
+pub use model::{
+    Actor, Agent, AgentEntry, AgentEvent, AgentId, AgentState, Binding, BindingRecord, Credentials,
+    Password, SipUser, Tier, Transition, Transport,
+};
+pub use store::{AgentError, AgentStore, NewAgent};

@@ -4,7 +4,10 @@
 //!
 //! - [`feature`]: the feature codes agents dial (`*50` .. `*53`).
 //! - [`model`]: typed IDs, tiers and states shared by the registrar, the
-//!   routing core, the CLI and the admin API.
+//!   routing core, the CLI and the admin API; the records the store reads
+//!   and writes (an agent, a binding, an event, credentials).
+//! - [`store`]: [`AgentStore`], the SQL: the roster, state changes with
+//!   their events, bindings, the atomic claim, change notifications.
 //!
 //! `agents` knows no SIP wire format and no call: the registrar (in `sip`)
 //! decides bindings, `call` wires REGISTER and feature codes to this
@@ -12,6 +15,11 @@
 
 pub mod feature;
 pub mod model;
+pub mod store;
 
 pub use feature::FeatureCode;
-pub use model::{AgentId, AgentState, Tier};
+pub use model::{
+    Actor, Agent, AgentEntry, AgentEvent, AgentId, AgentState, Binding, BindingRecord, Credentials,
+    Password, SipUser, Tier, Transition, Transport,
+};
+pub use store::{AgentError, AgentStore, NewAgent};

@@ -1,0 +1,844 @@
+//! The roster, bindings and agent states in PostgreSQL: the one place that
+//! writes `agents`, `agent_bindings` and `agent_events`.
+//!
+//! Why it is shaped this way:
+//! - Several daemons may share one database, so nothing here trusts a
+//!   cached row: a decision that must be exclusive (ringing an agent) is a
+//!   conditional `UPDATE ... WHERE state = 'available'` ([`AgentStore::claim`])
+//!   that PostgreSQL's row lock makes atomic, and a state change reads the
+//!   state it replaces under `FOR UPDATE`.
+//! - A state change and its `agent_events` row are written by one
+//!   statement (a CTE), so the reports never see one without the other.
+//! - Every write tells listeners which agent changed (`NOTIFY
+//!   hotline_agents, '<id>'`) from triggers in the migration, inside the
+//!   writing transaction: delivered on commit, never for a rollback, and
+//!   also for a change made by hand in `psql`. [`AgentStore::listen`]
+//!   subscribes.
+//! - Passwords arrive as [`Password`] (its `Debug` is `***`), are hashed
+//!   here into both HA1s, and go no further: not into a row, an error, or a
+//!   log line.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgListener, PgNotification, PgPool, PgRow};
+use sqlx::Row;
+
+use super::model::{
+    Actor, Agent, AgentEntry, AgentEvent, AgentId, AgentState, BadPassword, BadTier, BadUser,
+    Binding, BindingRecord, Credentials, Password, SipUser, Tier, Transition,
+};
+use crate::sip::auth::{ha1, Algorithm};
+
+/// The channel every roster, state and binding change is notified on; the
+/// payload is the agent id in decimal.
+pub const CHANNEL: &str = "hotline_agents";
+
+/// Longest display name, pause reason or language tag accepted.
+pub const MAX_NAME: usize = 128;
+pub const MAX_REASON: usize = 200;
+
+/// Why a roster operation failed. Each message starts with its stable code
+/// ([`AgentError::code`]) and says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("HL-AGENT-UNKNOWN: no agent `{0}`; `hotline agents list` shows the roster")]
+    Unknown(String),
+    #[error("HL-AGENT-DUPLICATE: agent `{0}` exists already; choose another --user, or change that agent with `agents set-tier` / `agents passwd`")]
+    Duplicate(SipUser),
+    #[error(transparent)]
+    Tier(#[from] BadTier),
+    #[error("HL-AGENT-TIER: give at least one tier: L1, L2 or L3")]
+    NoTier,
+    #[error(transparent)]
+    User(#[from] BadUser),
+    #[error(transparent)]
+    Password(#[from] BadPassword),
+    /// A display name, language, reason or binding that does not fit.
+    #[error("HL-AGENT-FIELD: {field}: {reason}")]
+    Field { field: &'static str, reason: String },
+    /// The agent is in a call (ringing or talking): a supervisor's pause,
+    /// resume or log-out waits until it ends.
+    #[error("HL-AGENT-BUSY: `{user}` is {state}; try again when the call has ended")]
+    Busy { user: SipUser, state: AgentState },
+    #[error("HL-AGENT-DB: database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+impl AgentError {
+    /// The stable code, also the prefix of the message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unknown(_) => "HL-AGENT-UNKNOWN",
+            Self::Duplicate(_) => "HL-AGENT-DUPLICATE",
+            Self::Tier(_) | Self::NoTier => "HL-AGENT-TIER",
+            Self::User(_) => "HL-AGENT-USER",
+            Self::Password(_) => "HL-AGENT-PASSWORD",
+            Self::Field { .. } => "HL-AGENT-FIELD",
+            Self::Busy { .. } => "HL-AGENT-BUSY",
+            Self::Db(_) => "HL-AGENT-DB",
+        }
+    }
+
+    /// True when the request was refused (the caller can fix it), false
+    /// when the database failed.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, Self::Db(_))
+    }
+
+    fn field(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Field {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A new roster entry. `Debug` is safe: [`Password`] prints `***`.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub user: SipUser,
+    pub display_name: String,
+    pub tiers: Vec<Tier>,
+    /// Prompt language, e.g. `en`.
+    pub language: String,
+    pub password: Password,
+    /// The digest realm the hashes are made for (`agents.realm`).
+    pub realm: String,
+}
+
+/// What [`AgentStore::replace_bindings`] replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindingsReplaced {
+    /// Bindings the agent had before (0: this is a first registration).
+    pub previous: usize,
+    pub current: usize,
+}
+
+/// The roster over a pool. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AgentStore {
+    pool: PgPool,
+}
+
+const AGENT_COLUMNS: &str = "id, sip_user, display_name, tiers, language, enabled, realm, \
+     state, state_since, state_reason, created_at, updated_at";
+
+const BINDING_COLUMNS: &str = "agent_id, contact_uri, expires_at, call_id, cseq, source, \
+     transport, instance, reg_id, user_agent, registered_at, reachable, failures, last_seen_at";
+
+const CREDENTIAL_COLUMNS: &str =
+    "id, sip_user, enabled, realm, ha1_md5, ha1_sha256, tiers, language";
+
+fn decode_err(what: &str, e: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(format!("{what}: {e}").into())
+}
+
+fn tiers_from(raw: Vec<String>) -> Result<Vec<Tier>, sqlx::Error> {
+    raw.iter()
+        .map(|t| t.parse().map_err(|e| decode_err("agents.tiers", e)))
+        .collect()
+}
+
+fn agent_from(r: &PgRow) -> Result<Agent, sqlx::Error> {
+    let user: String = r.try_get("sip_user")?;
+    let state: String = r.try_get("state")?;
+    Ok(Agent {
+        id: AgentId(r.try_get("id")?),
+        user: user.parse().map_err(|e| decode_err("agents.sip_user", e))?,
+        display_name: r.try_get("display_name")?,
+        tiers: tiers_from(r.try_get("tiers")?)?,
+        language: r.try_get("language")?,
+        enabled: r.try_get("enabled")?,
+        realm: r.try_get("realm")?,
+        state: state.parse().map_err(|e| decode_err("agents.state", e))?,
+        state_since: r.try_get("state_since")?,
+        state_reason: r.try_get("state_reason")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn binding_from(r: &PgRow) -> Result<Binding, sqlx::Error> {
+    let source: String = r.try_get("source")?;
+    let transport: String = r.try_get("transport")?;
+    let cseq: i64 = r.try_get("cseq")?;
+    let reg_id: Option<i32> = r.try_get("reg_id")?;
+    let failures: i32 = r.try_get("failures")?;
+    Ok(Binding {
+        agent_id: AgentId(r.try_get("agent_id")?),
+        record: BindingRecord {
+            contact_uri: r.try_get("contact_uri")?,
+            expires_at: r.try_get("expires_at")?,
+            call_id: r.try_get("call_id")?,
+            cseq: u32::try_from(cseq).map_err(|e| decode_err("agent_bindings.cseq", e))?,
+            source: source
+                .parse()
+                .map_err(|e| decode_err("agent_bindings.source", e))?,
+            transport: transport
+                .parse()
+                .map_err(|e| decode_err("agent_bindings.transport", e))?,
+            instance: r.try_get("instance")?,
+            reg_id: reg_id
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|e| decode_err("agent_bindings.reg_id", e))?,
+            user_agent: r.try_get("user_agent")?,
+            registered_at: r.try_get("registered_at")?,
+            reachable: r.try_get("reachable")?,
+            failures: u32::try_from(failures)
+                .map_err(|e| decode_err("agent_bindings.failures", e))?,
+            last_seen_at: r.try_get("last_seen_at")?,
+        },
+    })
+}
+
+fn credentials_from(r: &PgRow) -> Result<Credentials, sqlx::Error> {
+    let user: String = r.try_get("sip_user")?;
+    Ok(Credentials {
+        id: AgentId(r.try_get("id")?),
+        user: user.parse().map_err(|e| decode_err("agents.sip_user", e))?,
+        enabled: r.try_get("enabled")?,
+        realm: r.try_get("realm")?,
+        ha1_md5: r.try_get("ha1_md5")?,
+        ha1_sha256: r.try_get("ha1_sha256")?,
+        tiers: tiers_from(r.try_get("tiers")?)?,
+        language: r.try_get("language")?,
+    })
+}
+
+fn event_from(r: &PgRow) -> Result<AgentEvent, sqlx::Error> {
+    let user: String = r.try_get("sip_user")?;
+    let from: Option<String> = r.try_get("from_state")?;
+    let to: String = r.try_get("to_state")?;
+    let actor: String = r.try_get("actor")?;
+    Ok(AgentEvent {
+        id: r.try_get("id")?,
+        agent_id: AgentId(r.try_get("agent_id")?),
+        user: user
+            .parse()
+            .map_err(|e| decode_err("agent_events.sip_user", e))?,
+        at: r.try_get("at")?,
+        from_state: from
+            .map(|s| s.parse())
+            .transpose()
+            .map_err(|e| decode_err("agent_events.from_state", e))?,
+        to_state: to
+            .parse()
+            .map_err(|e| decode_err("agent_events.to_state", e))?,
+        reason: r.try_get("reason")?,
+        actor: actor
+            .parse()
+            .map_err(|e| decode_err("agent_events.actor", e))?,
+        call_id: r.try_get("call_id")?,
+        ticket_number: r.try_get("ticket_number")?,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+}
+
+/// One or more tiers, each once, in order (L1 before L2).
+pub fn normalize_tiers(tiers: &[Tier]) -> Result<Vec<Tier>, AgentError> {
+    let mut t = tiers.to_vec();
+    t.sort();
+    t.dedup();
+    if t.is_empty() {
+        return Err(AgentError::NoTier);
+    }
+    Ok(t)
+}
+
+/// Tier names as typed (`L3`, `l2`); the first bad one is the error.
+pub fn parse_tiers<S: AsRef<str>>(names: &[S]) -> Result<Vec<Tier>, AgentError> {
+    let tiers = names
+        .iter()
+        .map(|n| n.as_ref().parse::<Tier>())
+        .collect::<Result<Vec<_>, _>>()?;
+    normalize_tiers(&tiers)
+}
+
+fn tier_names(tiers: &[Tier]) -> Vec<String> {
+    tiers.iter().map(|t| t.as_str().to_string()).collect()
+}
+
+fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), AgentError> {
+    if value.trim().is_empty() {
+        return Err(AgentError::field(field, "is empty"));
+    }
+    if value.chars().count() > max {
+        return Err(AgentError::field(
+            field,
+            format!("is longer than {max} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(AgentError::field(field, "contains a control character"));
+    }
+    Ok(())
+}
+
+/// A language tag as the IVR names its prompt sets: `en`, `zh`, `pt-BR`.
+fn check_language(lang: &str) -> Result<(), AgentError> {
+    let mut parts = lang.split('-');
+    let primary = parts.next().unwrap_or_default();
+    let primary_ok =
+        (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_lowercase());
+    let rest_ok =
+        parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if primary_ok && rest_ok {
+        Ok(())
+    } else {
+        Err(AgentError::field(
+            "language",
+            format!("`{lang}` is not a language tag; use e.g. en, zh or pt-BR"),
+        ))
+    }
+}
+
+fn check_reason(reason: Option<&str>) -> Result<(), AgentError> {
+    match reason {
+        Some(r) => check_text("reason", r, MAX_REASON),
+        None => Ok(()),
+    }
+}
+
+/// States a supervisor's pause, resume or log-out may start from: not
+/// while the phone rings or the agent talks (routing owns those).
+const NOT_IN_A_CALL: &[AgentState] = &[
+    AgentState::Offline,
+    AgentState::Available,
+    AgentState::WrapUp,
+    AgentState::Paused,
+];
+
+/// The agent id a notification on [`CHANNEL`] names.
+pub fn changed_agent(n: &PgNotification) -> Option<AgentId> {
+    n.payload().trim().parse().ok().map(AgentId)
+}
+
+impl AgentStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A connection that receives every change's agent id (see
+    /// [`changed_agent`]). Listen before loading a cache, so no change
+    /// falls between the load and the subscription.
+    pub async fn listen(&self) -> Result<PgListener, AgentError> {
+        let mut l = PgListener::connect_with(&self.pool).await?;
+        l.listen(CHANNEL).await?;
+        Ok(l)
+    }
+
+    /// Add an agent (offline, enabled); the roster's first event for them
+    /// records who added them.
+    pub async fn add(&self, new: &NewAgent, actor: Actor) -> Result<Agent, AgentError> {
+        check_text("display name", &new.display_name, MAX_NAME)?;
+        check_language(&new.language)?;
+        check_text("realm", &new.realm, MAX_NAME)?;
+        let tiers = normalize_tiers(&new.tiers)?;
+        let user = new.user.as_str();
+        let pw = new.password.expose();
+        let row = sqlx::query(&format!(
+            "WITH a AS (
+                INSERT INTO agents (sip_user, display_name, tiers, language, realm, ha1_md5, ha1_sha256)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                RETURNING {AGENT_COLUMNS}
+            ), e AS (
+                INSERT INTO agent_events (agent_id, sip_user, at, from_state, to_state, reason, actor)
+                SELECT id, sip_user, created_at, NULL, state, 'added to the roster', $8 FROM a
+            )
+            SELECT {AGENT_COLUMNS} FROM a"
+        ))
+        .bind(user)
+        .bind(new.display_name.trim())
+        .bind(tier_names(&tiers))
+        .bind(&new.language)
+        .bind(&new.realm)
+        .bind(ha1(Algorithm::Md5, user, &new.realm, pw))
+        .bind(ha1(Algorithm::Sha256, user, &new.realm, pw))
+        .bind(actor.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                AgentError::Duplicate(new.user.clone())
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(agent_from(&row)?)
+    }
+
+    /// Every agent, by user name, with state, since when, reason and
+    /// registered contacts (soonest expiry first).
+    pub async fn list(&self) -> Result<Vec<AgentEntry>, AgentError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agents ORDER BY sip_user"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut entries = rows
+            .iter()
+            .map(|r| {
+                Ok(AgentEntry {
+                    agent: agent_from(r)?,
+                    bindings: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        for b in self.all_bindings().await? {
+            if let Some(e) = entries.iter_mut().find(|e| e.agent.id == b.agent_id) {
+                e.bindings.push(b.record);
+            }
+        }
+        Ok(entries)
+    }
+
+    /// One agent with their bindings.
+    pub async fn get(&self, user: &SipUser) -> Result<AgentEntry, AgentError> {
+        let row = sqlx::query(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE sip_user = $1"
+        ))
+        .bind(user.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| AgentError::Unknown(user.to_string()))?;
+        let agent = agent_from(&row)?;
+        let bindings = self.bindings(agent.id).await?;
+        Ok(AgentEntry { agent, bindings })
+    }
+
+    /// The id of `user`.
+    pub async fn id_of(&self, user: &SipUser) -> Result<AgentId, AgentError> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM agents WHERE sip_user = $1")
+            .bind(user.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        id.map(AgentId)
+            .ok_or_else(|| AgentError::Unknown(user.to_string()))
+    }
+
+    async fn update_agent(
+        &self,
+        user: &SipUser,
+        set: &str,
+        bind: impl FnOnce(
+            sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        )
+            -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Agent, AgentError> {
+        let sql = format!(
+            "UPDATE agents SET {set}, updated_at = now() WHERE sip_user = $1 RETURNING {AGENT_COLUMNS}"
+        );
+        let row = bind(sqlx::query(&sql).bind(user.as_str()))
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| AgentError::Unknown(user.to_string()))?;
+        Ok(agent_from(&row)?)
+    }
+
+    /// Replace the agent's tiers (one or more).
+    pub async fn set_tiers(&self, user: &SipUser, tiers: &[Tier]) -> Result<Agent, AgentError> {
+        let tiers = normalize_tiers(tiers)?;
+        self.update_agent(user, "tiers = $2", |q| q.bind(tier_names(&tiers)))
+            .await
+    }
+
+    /// Set a new password: both HA1s are recomputed for `realm` (which
+    /// replaces the stored realm: after a realm change in the
+    /// configuration, this is how an agent is moved to it).
+    pub async fn set_password(
+        &self,
+        user: &SipUser,
+        password: &Password,
+        realm: &str,
+    ) -> Result<Agent, AgentError> {
+        check_text("realm", realm, MAX_NAME)?;
+        let pw = password.expose();
+        let md5 = ha1(Algorithm::Md5, user.as_str(), realm, pw);
+        let sha = ha1(Algorithm::Sha256, user.as_str(), realm, pw);
+        self.update_agent(user, "realm = $2, ha1_md5 = $3, ha1_sha256 = $4", |q| {
+            q.bind(realm.to_string()).bind(md5).bind(sha)
+        })
+        .await
+    }
+
+    /// Enable or disable an agent. A disabled agent keeps their state but
+    /// is never claimed for a call (and a registrar refuses them).
+    pub async fn set_enabled(&self, user: &SipUser, enabled: bool) -> Result<Agent, AgentError> {
+        self.update_agent(user, "enabled = $2", |q| q.bind(enabled))
+            .await
+    }
+
+    /// Remove an agent and (cascade) their bindings. Their events stay for
+    /// the reports, closed by a last one to `offline`.
+    pub async fn remove(&self, user: &SipUser, actor: Actor) -> Result<AgentId, AgentError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "WITH d AS (
+                DELETE FROM agents WHERE sip_user = $1 RETURNING id, sip_user, state
+            ), e AS (
+                INSERT INTO agent_events (agent_id, sip_user, from_state, to_state, reason, actor)
+                SELECT id, sip_user, state, 'offline', 'removed from the roster', $2 FROM d
+            )
+            SELECT id FROM d",
+        )
+        .bind(user.as_str())
+        .bind(actor.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        id.map(AgentId)
+            .ok_or_else(|| AgentError::Unknown(user.to_string()))
+    }
+
+    /// What a registrar checks a digest against; `None` for an unknown
+    /// user (which the registrar must answer like a wrong password).
+    pub async fn credentials(&self, user: &str) -> Result<Option<Credentials>, AgentError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM agents WHERE sip_user = $1"
+        ))
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(credentials_from).transpose()?)
+    }
+
+    /// Everyone's credentials, to fill an in-memory cache.
+    pub async fn all_credentials(&self) -> Result<Vec<Credentials>, AgentError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM agents ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(credentials_from)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Move `agent` to `to` and record it; returns the state it was in.
+    /// Writes nothing (no event) when the agent is in `to` already.
+    pub async fn set_state(
+        &self,
+        agent: AgentId,
+        to: AgentState,
+        reason: Option<&str>,
+        actor: Actor,
+        call_id: Option<&str>,
+    ) -> Result<AgentState, AgentError> {
+        Ok(self
+            .transition(agent, to, reason, actor, call_id, None)
+            .await?
+            .from)
+    }
+
+    /// The state change behind every setter: the current state is read
+    /// under `FOR UPDATE` (so two writers serialize and each event's
+    /// `from_state` is what it replaced), checked against `allowed`, then
+    /// row and event are written by one statement.
+    async fn transition(
+        &self,
+        agent: AgentId,
+        to: AgentState,
+        reason: Option<&str>,
+        actor: Actor,
+        call_id: Option<&str>,
+        allowed: Option<&[AgentState]>,
+    ) -> Result<Transition, AgentError> {
+        check_reason(reason)?;
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT sip_user, state FROM agents WHERE id = $1 FOR UPDATE")
+            .bind(agent.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| AgentError::Unknown(format!("#{agent}")))?;
+        let user: String = row.try_get("sip_user")?;
+        let from: String = row.try_get("state")?;
+        let from: AgentState = from.parse().map_err(|e| decode_err("agents.state", e))?;
+        if from == to {
+            tx.rollback().await?;
+            return Ok(Transition { from, to });
+        }
+        if let Some(allowed) = allowed {
+            if !allowed.contains(&from) {
+                return Err(AgentError::Busy {
+                    user: user.parse().map_err(|e| decode_err("agents.sip_user", e))?,
+                    state: from,
+                });
+            }
+        }
+        sqlx::query(
+            "WITH u AS (
+                UPDATE agents SET state = $2, state_since = now(), state_reason = $3, updated_at = now()
+                WHERE id = $1
+                RETURNING id, sip_user, state_since
+            )
+            INSERT INTO agent_events (agent_id, sip_user, at, from_state, to_state, reason, actor, call_id)
+            SELECT id, sip_user, state_since, $4, $2, $3, $5, $6 FROM u",
+        )
+        .bind(agent.0)
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(from.as_str())
+        .bind(actor.as_str())
+        .bind(call_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Transition { from, to })
+    }
+
+    /// Pause (logged in, no calls), with an optional reason. Refused
+    /// while ringing or on a call.
+    pub async fn pause(
+        &self,
+        agent: AgentId,
+        reason: Option<&str>,
+        actor: Actor,
+    ) -> Result<Transition, AgentError> {
+        self.transition(
+            agent,
+            AgentState::Paused,
+            reason,
+            actor,
+            None,
+            Some(NOT_IN_A_CALL),
+        )
+        .await
+    }
+
+    /// Back to available (from paused, wrap-up or offline: a supervisor's
+    /// resume of a logged-out agent logs them in). Refused while ringing or
+    /// on a call.
+    pub async fn resume(&self, agent: AgentId, actor: Actor) -> Result<Transition, AgentError> {
+        self.transition(
+            agent,
+            AgentState::Available,
+            None,
+            actor,
+            None,
+            Some(NOT_IN_A_CALL),
+        )
+        .await
+    }
+
+    /// Log out (offline). Refused while ringing or on a call.
+    pub async fn logout(&self, agent: AgentId, actor: Actor) -> Result<Transition, AgentError> {
+        self.transition(
+            agent,
+            AgentState::Offline,
+            None,
+            actor,
+            None,
+            Some(NOT_IN_A_CALL),
+        )
+        .await
+    }
+
+    /// Take `agent` for a call: `available` -> `ringing` if and only if
+    /// they are available and enabled right now, in one conditional UPDATE
+    /// whose row lock makes it atomic across daemons sharing the database
+    /// (a second claimer waits for the first, re-reads the row, finds it
+    /// `ringing` and gets `false`). The event is written by the same
+    /// statement.
+    pub async fn claim(&self, agent: AgentId, call_id: Option<&str>) -> Result<bool, AgentError> {
+        let won: Option<i64> = sqlx::query_scalar(
+            "WITH c AS (
+                UPDATE agents SET state = 'ringing', state_since = now(), state_reason = NULL,
+                    updated_at = now()
+                WHERE id = $1 AND state = 'available' AND enabled
+                RETURNING id, sip_user, state_since
+            ), e AS (
+                INSERT INTO agent_events (agent_id, sip_user, at, from_state, to_state, reason, actor, call_id)
+                SELECT id, sip_user, state_since, 'available', 'ringing', 'offered a call', 'system', $2
+                FROM c
+            )
+            SELECT id FROM c",
+        )
+        .bind(agent.0)
+        .bind(call_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(won.is_some())
+    }
+
+    /// The agent's most recent events, newest first.
+    pub async fn events(&self, agent: AgentId, limit: i64) -> Result<Vec<AgentEvent>, AgentError> {
+        let rows = sqlx::query(
+            "SELECT id, agent_id, sip_user, at, from_state, to_state, reason, actor, call_id,
+                    ticket_number
+             FROM agent_events WHERE agent_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(agent.0)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(event_from).collect::<Result<_, _>>()?)
+    }
+
+    /// One agent's bindings, soonest expiry first.
+    pub async fn bindings(&self, agent: AgentId) -> Result<Vec<BindingRecord>, AgentError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM agent_bindings WHERE agent_id = $1
+             ORDER BY expires_at, contact_uri"
+        ))
+        .bind(agent.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(binding_from(r)?.record)).collect()
+    }
+
+    /// Every binding, to fill the registrar's cache after a start.
+    pub async fn all_bindings(&self) -> Result<Vec<Binding>, AgentError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM agent_bindings ORDER BY agent_id, expires_at, contact_uri"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(binding_from).collect::<Result<_, _>>()?)
+    }
+
+    /// Make `bindings` the agent's whole set of bindings, in one
+    /// transaction: a REGISTER's result lands at once or not at all, and a
+    /// reader never sees half of it. Concurrent replaces for one agent
+    /// serialize on the agent's row.
+    pub async fn replace_bindings(
+        &self,
+        agent: AgentId,
+        bindings: &[BindingRecord],
+    ) -> Result<BindingsReplaced, AgentError> {
+        let mut seen = HashSet::new();
+        for b in bindings {
+            if !seen.insert(b.contact_uri.as_str()) {
+                return Err(AgentError::field(
+                    "contact_uri",
+                    format!("`{}` is listed twice", b.contact_uri),
+                ));
+            }
+            if b.contact_uri.is_empty() {
+                return Err(AgentError::field("contact_uri", "is empty"));
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM agents WHERE id = $1 FOR UPDATE")
+                .bind(agent.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if found.is_none() {
+            return Err(AgentError::Unknown(format!("#{agent}")));
+        }
+        let previous = sqlx::query("DELETE FROM agent_bindings WHERE agent_id = $1")
+            .bind(agent.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if !bindings.is_empty() {
+            let col = |f: fn(&BindingRecord) -> String| bindings.iter().map(f).collect::<Vec<_>>();
+            let times =
+                |f: fn(&BindingRecord) -> DateTime<Utc>| bindings.iter().map(f).collect::<Vec<_>>();
+            sqlx::query(
+                "INSERT INTO agent_bindings (agent_id, contact_uri, expires_at, call_id, cseq,
+                    source, transport, instance, reg_id, user_agent, registered_at, reachable,
+                    failures, last_seen_at)
+                 SELECT $1, * FROM UNNEST($2::text[], $3::timestamptz[], $4::text[], $5::int8[],
+                    $6::text[], $7::text[], $8::text[], $9::int4[], $10::text[],
+                    $11::timestamptz[], $12::bool[], $13::int4[], $14::timestamptz[])",
+            )
+            .bind(agent.0)
+            .bind(col(|b| b.contact_uri.clone()))
+            .bind(times(|b| b.expires_at))
+            .bind(col(|b| b.call_id.clone()))
+            .bind(
+                bindings
+                    .iter()
+                    .map(|b| i64::from(b.cseq))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(col(|b| b.source.to_string()))
+            .bind(col(|b| b.transport.as_str().to_string()))
+            .bind(
+                bindings
+                    .iter()
+                    .map(|b| b.instance.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                bindings
+                    .iter()
+                    .map(|b| b.reg_id.map(|r| i32::try_from(r).unwrap_or(i32::MAX)))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                bindings
+                    .iter()
+                    .map(|b| b.user_agent.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(times(|b| b.registered_at))
+            .bind(bindings.iter().map(|b| b.reachable).collect::<Vec<_>>())
+            .bind(
+                bindings
+                    .iter()
+                    .map(|b| i32::try_from(b.failures).unwrap_or(i32::MAX))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(times(|b| b.last_seen_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(BindingsReplaced {
+            previous: previous as usize,
+            current: bindings.len(),
+        })
+    }
+
+    /// Record a keep-alive's outcome for one binding. A reachable answer
+    /// also moves `last_seen_at` (which notifies no one); listeners hear
+    /// only of changes to `reachable` or `failures`. False when there is no
+    /// such binding (it expired or was replaced meanwhile).
+    pub async fn mark_reachable(
+        &self,
+        agent: AgentId,
+        contact_uri: &str,
+        reachable: bool,
+        failures: u32,
+    ) -> Result<bool, AgentError> {
+        let done = sqlx::query(
+            "UPDATE agent_bindings SET reachable = $3, failures = $4,
+                last_seen_at = CASE WHEN $3 THEN now() ELSE last_seen_at END
+             WHERE agent_id = $1 AND contact_uri = $2",
+        )
+        .bind(agent.0)
+        .bind(contact_uri)
+        .bind(reachable)
+        .bind(i32::try_from(failures).unwrap_or(i32::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Delete every binding that expired at or before `now`; returns which
+    /// (agent, contact) went.
+    pub async fn delete_expired(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(AgentId, String)>, AgentError> {
+        let rows = sqlx::query(
+            "DELETE FROM agent_bindings WHERE expires_at <= $1 RETURNING agent_id, contact_uri",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((AgentId(r.try_get("agent_id")?), r.try_get("contact_uri")?)))
+            .collect()
+    }
+}

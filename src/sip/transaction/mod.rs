@@ -5,11 +5,20 @@
 //! call `handle(now, Input::Timeout)`), and drain `poll_output()`. No
 //! sockets, no clocks: tests drive time by passing `Instant`s.
 //!
-//! RFC 6026 is applied: a 2xx to INVITE moves the server transaction to
-//! `Accepted`, where it absorbs INVITE retransmissions; retransmitting the
-//! 2xx until the ACK comes is the UAS core's job ([`crate::sip::uas`]).
+//! RFC 6026 is applied on both sides: a 2xx to INVITE moves the server
+//! transaction to `Accepted`, where it absorbs INVITE retransmissions
+//! (retransmitting the 2xx until the ACK comes is the UAS core's job,
+//! [`crate::sip::uas`]), and moves the INVITE client transaction to
+//! `Accepted`, where retransmitted or forked 2xx are passed up so the UAC
+//! core can ACK each (ACKing a 2xx is the UAC core's job, see
+//! [`crate::sip::dialog::Dialog::ack`]).
+//!
+//! Files: `server` (INVITE and non-INVITE server), `client` (non-INVITE
+//! client), `invite_client` (INVITE client), `table` (routing by key, one
+//! deadline map and one output queue for all of them).
 
 mod client;
+mod invite_client;
 mod server;
 mod table;
 
@@ -17,8 +26,9 @@ use std::time::{Duration, Instant};
 
 use crate::sip::message::{Branch, Method, Request, Response};
 
-pub use client::NonInviteClient;
-pub use server::{InviteServer, NonInviteServer};
+pub use client::{ClientState, NonInviteClient};
+pub use invite_client::{build_ack, InviteClient, InviteClientState};
+pub use server::{InviteServer, InviteState, NonInviteServer, NonInviteState};
 pub use table::{Incoming, Transaction, TransactionTable};
 
 /// RFC 3261 timer base values (§17.1.1.1, table 4).
@@ -48,6 +58,12 @@ impl Timers {
     pub fn timeout(&self) -> Duration {
         self.t1 * 64
     }
+}
+
+/// A fresh branch for a request we send (RFC 3261 §8.1.1.7): the magic
+/// cookie and 64 random bits, unique per transaction.
+pub fn new_branch() -> Branch {
+    Branch(format!("{}{:016x}", Branch::MAGIC, rand::random::<u64>()))
 }
 
 /// Whether the transport retransmits for us (TCP) or not (UDP). Unreliable

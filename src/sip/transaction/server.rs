@@ -28,6 +28,8 @@ pub struct InviteServer {
     timer_h: Option<Instant>,
     timer_i: Option<Instant>,
     timer_l: Option<Instant>,
+    /// The TU's deadline for a final response (see [`Self::answer_by`]).
+    answer_by: Option<Instant>,
     out: VecDeque<Output>,
 }
 
@@ -49,7 +51,19 @@ impl InviteServer {
             timer_h: None,
             timer_i: None,
             timer_l: None,
+            answer_by: None,
             out,
+        }
+    }
+
+    /// Cap the time the TU may take to send a final response. If none was
+    /// sent by `at`, the transaction answers 500 itself: the caller gets a
+    /// final answer instead of ringing into nothing, and the transaction
+    /// then ends through the normal Completed path (Timer G/H, ACK), so its
+    /// state stays bounded even when the TU is stuck.
+    pub fn answer_by(&mut self, at: Instant) {
+        if self.state == InviteState::Proceeding {
+            self.answer_by = Some(at);
         }
     }
 
@@ -94,6 +108,9 @@ impl InviteServer {
     }
 
     fn respond(&mut self, now: Instant, resp: Response) {
+        if resp.is_final() {
+            self.answer_by = None;
+        }
         self.out.push_back(Output::SendResponse(resp.clone()));
         match resp.status {
             100..=199 => {}
@@ -117,6 +134,22 @@ impl InviteServer {
 
     fn on_timeout(&mut self, now: Instant) {
         match self.state {
+            InviteState::Proceeding if due(self.answer_by, now) => {
+                // Built from our last response (100 or the TU's 18x), which
+                // copied Via, From, To, Call-ID and CSeq from the INVITE and
+                // carries the TU's To tag if it chose one.
+                let unanswered = self
+                    .last_response
+                    .as_ref()
+                    .and_then(|r| Response::for_raw_headers(&r.headers, 500, ""));
+                match unanswered {
+                    Some(resp) => self.respond(now, resp),
+                    None => {
+                        self.out.push_back(Output::Timeout);
+                        self.terminate();
+                    }
+                }
+            }
             InviteState::Completed if due(self.timer_h, now) => {
                 self.out.push_back(Output::Timeout);
                 self.terminate();
@@ -149,6 +182,7 @@ impl InviteServer {
         self.timer_h = None;
         self.timer_i = None;
         self.timer_l = None;
+        self.answer_by = None;
         self.out.push_back(Output::Terminated);
     }
 
@@ -158,6 +192,7 @@ impl InviteServer {
             self.timer_h,
             self.timer_i,
             self.timer_l,
+            self.answer_by,
         ])
     }
 
@@ -186,6 +221,7 @@ pub struct NonInviteServer {
     reliability: Reliability,
     last_response: Option<Response>,
     timer_j: Option<Instant>,
+    answer_by: Option<Instant>,
     out: VecDeque<Output>,
 }
 
@@ -198,7 +234,22 @@ impl NonInviteServer {
             reliability,
             last_response: None,
             timer_j: None,
+            answer_by: None,
             out: VecDeque::from([Output::PassRequest(req)]),
+        }
+    }
+
+    /// Cap the time the TU may take to answer. Past `at` the transaction
+    /// reports `Timeout` and ends without sending anything: a non-INVITE
+    /// client gives up after its Timer F (64*T1, the table's default cap),
+    /// so a late 500 would be discarded, and staying silent costs a flood
+    /// nothing (RFC 4320 also advises against late 408s to non-INVITE).
+    pub fn answer_by(&mut self, at: Instant) {
+        if matches!(
+            self.state,
+            NonInviteState::Trying | NonInviteState::Proceeding
+        ) {
+            self.answer_by = Some(at);
         }
     }
 
@@ -219,6 +270,7 @@ impl NonInviteServer {
             (NonInviteState::Trying | NonInviteState::Proceeding, Input::Response(resp)) => {
                 self.out.push_back(Output::SendResponse(resp.clone()));
                 if resp.is_final() {
+                    self.answer_by = None;
                     self.state = NonInviteState::Completed;
                     match self.reliability {
                         Reliability::Unreliable => self.timer_j = Some(now + self.timers.timeout()),
@@ -233,6 +285,9 @@ impl NonInviteServer {
             (_, Input::Timeout) => {
                 if self.state == NonInviteState::Completed && due(self.timer_j, now) {
                     self.terminate();
+                } else if due(self.answer_by, now) {
+                    self.out.push_back(Output::Timeout);
+                    self.terminate();
                 }
             }
             (_, Input::TransportError) => {
@@ -245,11 +300,12 @@ impl NonInviteServer {
     fn terminate(&mut self) {
         self.state = NonInviteState::Terminated;
         self.timer_j = None;
+        self.answer_by = None;
         self.out.push_back(Output::Terminated);
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timer_j
+        earliest(&[self.timer_j, self.answer_by])
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {

@@ -137,3 +137,47 @@ fn non_invite_server_reliable_terminates_on_final() {
     assert!(tx.is_terminated());
     assert_eq!(tx.poll_timeout(), None);
 }
+
+#[test]
+fn unanswered_invite_gets_500_with_the_tus_tag_then_completes() {
+    let t0 = Instant::now();
+    let inv = request("INVITE", "z9hG4bKg");
+    let mut tx = InviteServer::new(t0, inv.clone(), Timers::default(), Reliability::Unreliable);
+    tx.answer_by(t0 + Duration::from_secs(10));
+    let ringing = response(&inv, 180);
+    tx.handle(t0, Input::Response(ringing.clone()));
+    drain(&mut || tx.poll_output());
+    assert_eq!(tx.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+    tx.handle(t0 + Duration::from_secs(10), Input::Timeout);
+    let outs = drain(&mut || tx.poll_output());
+    let Some(Output::SendResponse(err)) = outs.first() else {
+        panic!("{outs:?}")
+    };
+    assert_eq!(err.status, 500);
+    assert_eq!(
+        err.to_tag(),
+        ringing.to_tag(),
+        "the dialog's tag, not a new one"
+    );
+    assert_eq!(tx.state(), InviteState::Completed);
+    // A TU that wakes up too late changes nothing.
+    tx.handle(
+        t0 + Duration::from_secs(11),
+        Input::Response(response(&inv, 200)),
+    );
+    assert!(drain(&mut || tx.poll_output()).is_empty());
+}
+
+#[test]
+fn unanswered_non_invite_times_out_silently() {
+    let t0 = Instant::now();
+    let bye = request("BYE", "z9hG4bKh");
+    let mut tx = NonInviteServer::new(t0, bye, Timers::default(), Reliability::Reliable);
+    tx.answer_by(t0 + Duration::from_secs(32));
+    drain(&mut || tx.poll_output());
+    tx.handle(t0 + Duration::from_secs(32), Input::Timeout);
+    assert_eq!(
+        drain(&mut || tx.poll_output()),
+        vec![Output::Timeout, Output::Terminated]
+    );
+}

@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::sip::message::{parse, Message};
-use crate::sip::transaction::testutil::{request, response};
+use crate::sip::transaction::testutil::{invite_via_routes, request, response, response_tagged};
+use crate::sip::transaction::InviteState;
 
 fn drain(t: &mut TransactionTable) -> Vec<(TransactionKey, Output)> {
     std::iter::from_fn(|| t.poll_output()).collect()
@@ -107,5 +108,221 @@ fn rfc2543_requests_match_by_call_id_and_cseq() {
     assert_eq!(
         table.on_request(t0, old, Reliability::Unreliable),
         Incoming::Matched(key)
+    );
+}
+
+fn cancel_for(inv: &Request) -> Request {
+    // Same branch, sent-by, Call-ID, CSeq number: what uac::cancel builds.
+    let text = String::from_utf8(inv.to_bytes())
+        .unwrap()
+        .replace("7 INVITE", "7 CANCEL")
+        .replacen("INVITE ", "CANCEL ", 1);
+    match parse(text.as_bytes()) {
+        Ok(Message::Request(r)) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn outgoing_invite_ringing_cancel_487() {
+    let t0 = Instant::now();
+    let mut table = TransactionTable::new(Timers::default());
+    let inv = invite_via_routes("z9hG4bKu1");
+    let key = table.send_invite(t0, inv.clone(), Reliability::Unreliable);
+    assert_eq!(key.method, Method::Invite);
+    assert!(
+        matches!(&drain(&mut table)[..], [(k, Output::SendRequest(r))] if *k == key && r == &inv)
+    );
+    assert_eq!(
+        table.poll_timeout(),
+        Some(t0 + Duration::from_millis(500)),
+        "Timer A"
+    );
+    let ringing = response_tagged(&inv, 180, "ag");
+    assert_eq!(
+        table.on_response(t0, ringing.clone()),
+        Incoming::Matched(key.clone())
+    );
+    assert_eq!(
+        drain(&mut table),
+        vec![(key.clone(), Output::PassResponse(ringing))]
+    );
+    assert_eq!(
+        table.poll_timeout(),
+        None,
+        "ringing: the TU's ring timeout rules"
+    );
+
+    let cancel = cancel_for(&inv);
+    let ckey = table
+        .cancel(t0, &key, cancel.clone(), Reliability::Unreliable)
+        .unwrap();
+    assert_eq!(ckey.method, Method::Cancel);
+    assert_eq!(ckey.branch, key.branch, "CANCEL shares the INVITE's branch");
+    assert_eq!(
+        drain(&mut table),
+        vec![(ckey.clone(), Output::SendRequest(cancel.clone()))]
+    );
+    let ok = response(&cancel, 200);
+    assert_eq!(
+        table.on_response(t0, ok.clone()),
+        Incoming::Matched(ckey.clone())
+    );
+    let terminated = response_tagged(&inv, 487, "ag");
+    assert_eq!(
+        table.on_response(t0, terminated.clone()),
+        Incoming::Matched(key.clone())
+    );
+    let outs = drain(&mut table);
+    assert_eq!(outs[0], (ckey, Output::PassResponse(ok)));
+    assert_eq!(outs[1], (key.clone(), Output::PassResponse(terminated)));
+    assert!(
+        matches!(&outs[2], (k, Output::SendRequest(a)) if *k == key && a.method() == &Method::Ack)
+    );
+    assert_eq!(
+        table.cancel(t0, &key, cancel, Reliability::Unreliable),
+        None,
+        "nothing left to cancel"
+    );
+}
+
+#[test]
+fn cancel_waits_for_a_provisional() {
+    let t0 = Instant::now();
+    let mut table = TransactionTable::new(Timers::default());
+    let inv = invite_via_routes("z9hG4bKu2");
+    let key = table.send_invite(t0, inv.clone(), Reliability::Unreliable);
+    drain(&mut table);
+    let cancel = cancel_for(&inv);
+    let ckey = table
+        .cancel(t0, &key, cancel.clone(), Reliability::Unreliable)
+        .unwrap();
+    assert!(drain(&mut table).is_empty(), "§9.1: no CANCEL before a 1xx");
+    table.on_response(t0 + Duration::from_millis(50), response(&inv, 100));
+    let outs = drain(&mut table);
+    assert!(matches!(&outs[0], (_, Output::PassResponse(r)) if r.status == 100));
+    assert_eq!(outs[1], (ckey.clone(), Output::SendRequest(cancel)));
+    // The UAS never answers 487: the INVITE gives up 64*T1 after the CANCEL
+    // (the CANCEL's own Timer F fires then too).
+    table.on_response(t0, response(&cancel_for(&inv), 200));
+    drain(&mut table);
+    table.handle_timeout(t0 + Duration::from_millis(50) + Duration::from_secs(32));
+    let outs = drain(&mut table);
+    assert!(outs.contains(&(key.clone(), Output::Timeout)));
+    assert!(table.get(&key).is_none());
+}
+
+#[test]
+fn held_cancel_is_dropped_when_a_final_comes_first() {
+    let t0 = Instant::now();
+    let mut table = TransactionTable::new(Timers::default());
+    let inv = invite_via_routes("z9hG4bKu3");
+    let key = table.send_invite(t0, inv.clone(), Reliability::Reliable);
+    drain(&mut table);
+    let ckey = table
+        .cancel(t0, &key, cancel_for(&inv), Reliability::Reliable)
+        .unwrap();
+    let ok = response_tagged(&inv, 200, "ag");
+    table.on_response(t0, ok.clone());
+    let outs = drain(&mut table);
+    assert_eq!(
+        outs,
+        vec![
+            (key.clone(), Output::PassResponse(ok)),
+            (ckey, Output::Terminated)
+        ]
+    );
+    // The TU ACKs the 2xx on the INVITE's route while Timer M runs.
+    let ack = request("ACK", "z9hG4bKnewack");
+    assert!(table.send_ack(&key, ack.clone()));
+    assert_eq!(
+        drain(&mut table),
+        vec![(key.clone(), Output::SendRequest(ack.clone()))]
+    );
+    table.handle_timeout(t0 + Duration::from_secs(32));
+    assert_eq!(drain(&mut table), vec![(key.clone(), Output::Terminated)]);
+    assert!(
+        !table.send_ack(&key, ack),
+        "Timer M over: the INVITE is gone"
+    );
+}
+
+#[test]
+fn send_request_gives_an_invite_its_own_kind_of_transaction() {
+    let t0 = Instant::now();
+    let mut table = TransactionTable::new(Timers::default());
+    let key = table.send_request(t0, invite_via_routes("z9hG4bKu4"), Reliability::Reliable);
+    assert!(matches!(
+        table.get(&key),
+        Some(Transaction::InviteClient(_))
+    ));
+    assert_eq!(
+        table.cancel_target(&key),
+        None,
+        "a CANCEL from the network never targets our INVITE"
+    );
+}
+
+#[test]
+fn unanswered_invite_gets_500_and_unanswered_non_invite_ends_silently() {
+    let t0 = Instant::now();
+    let mut table = TransactionTable::new(Timers::default());
+    let inv = request("INVITE", "z9hG4bKcap1");
+    let Incoming::New(ikey) = table.on_request(t0, inv, Reliability::Unreliable) else {
+        panic!()
+    };
+    let Incoming::New(okey) = table.on_request(
+        t0,
+        request("OPTIONS", "z9hG4bKcap2"),
+        Reliability::Unreliable,
+    ) else {
+        panic!()
+    };
+    drain(&mut table);
+    assert_eq!(
+        table.poll_timeout(),
+        Some(t0 + Duration::from_secs(32)),
+        "cap = 64*T1"
+    );
+    table.handle_timeout(t0 + Duration::from_secs(32));
+    let outs = drain(&mut table);
+    assert!(outs
+        .iter()
+        .any(|(k, o)| *k == ikey && matches!(o, Output::SendResponse(r) if r.status == 500)));
+    assert!(outs.contains(&(okey.clone(), Output::Timeout)));
+    assert!(outs.contains(&(okey.clone(), Output::Terminated)));
+    assert!(!outs
+        .iter()
+        .any(|(k, o)| *k == okey && matches!(o, Output::SendResponse(_))));
+    assert!(
+        matches!(table.get(&ikey), Some(Transaction::InviteServer(t)) if t.state() == InviteState::Completed)
+    );
+    // The INVITE then ends through Completed: Timer H without an ACK.
+    table.handle_timeout(t0 + Duration::from_secs(64));
+    assert!(drain(&mut table).contains(&(ikey, Output::Terminated)));
+    assert!(table.is_empty());
+}
+
+#[test]
+fn answered_in_time_means_no_cap() {
+    let t0 = Instant::now();
+    let mut table = TransactionTable::new(Timers::default());
+    table.set_answer_cap(Duration::from_secs(5));
+    let inv = request("INVITE", "z9hG4bKcap3");
+    let Incoming::New(key) = table.on_request(t0, inv.clone(), Reliability::Reliable) else {
+        panic!()
+    };
+    assert_eq!(table.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+    table.respond(t0, &key, response(&inv, 180));
+    assert_eq!(
+        table.poll_timeout(),
+        Some(t0 + Duration::from_secs(5)),
+        "a 1xx is no answer"
+    );
+    table.respond(t0 + Duration::from_secs(1), &key, response(&inv, 200));
+    assert_eq!(
+        table.poll_timeout(),
+        Some(t0 + Duration::from_secs(33)),
+        "Timer L only"
     );
 }

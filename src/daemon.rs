@@ -15,14 +15,16 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState, AdminStatus};
+use crate::agents::AgentStore;
 use crate::call::dispatch::DispatchStats;
 use crate::call::dispatch::Dispatcher;
+use crate::call::registrar::{self, RegistrarSetup};
 use crate::call::{CallServices, CallSettings};
 use crate::config::{Config, ConfigError};
 use crate::ivr::registry::{load_checked, FlowPaths, LoadedFlow};
 use crate::ivr::FlowProblem;
 use crate::media::ports::PortAllocator;
-use crate::sip::transport::{self, Stats};
+use crate::sip::transport::{self, ReplyTo, Stats};
 use crate::tickets::db::{self, DbError};
 use crate::tickets::{repo, StoreError, TicketStore};
 
@@ -162,6 +164,8 @@ async fn serve(
         admin: admin_listener.local_addr().map_err(admin_error)?,
     };
     let mut transports = tokio::task::JoinSet::new();
+    // Requests to agents' phones registered over UDP leave from here.
+    let mut first_udp: Option<Arc<UdpSocket>> = None;
     for text in &config.sip.listen {
         let addr: SocketAddr = text.parse().map_err(|_| DaemonError::Bind {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -176,8 +180,10 @@ async fn serve(
             tcp.local_addr()
                 .map_err(|source| DaemonError::Bind { addr, source })?,
         );
+        let udp = Arc::new(udp);
+        first_udp.get_or_insert_with(|| udp.clone());
         transports.spawn(transport::run_udp(
-            Arc::new(udp),
+            udp,
             inbound_tx.clone(),
             stats.clone(),
             stop_transports.clone(),
@@ -202,12 +208,32 @@ async fn serve(
         flow.clone(),
     )));
     tracing::info!(flow = %flow.version(), "IVR flow loaded");
+    let agents = AgentStore::new(database.pool.clone());
+    let (registrar, registrar_inbox) = registrar::channel();
     let services = CallServices {
         ports,
         store: store.clone(),
         recordings: dir.join("recordings"),
+        registrar: Some(registrar),
+        agents: Some(agents.clone()),
     };
     let (dispatcher, stats) = Dispatcher::new(settings_rx, services);
+    let stop_registrar = CancellationToken::new();
+    let registrar_task = registrar::spawn(
+        RegistrarSetup {
+            config: config.agents.clone(),
+            store: agents,
+            dispatch: dispatcher.sender(),
+            udp: ReplyTo::Udp(
+                first_udp
+                    .clone()
+                    .expect("sip.listen names at least one address"),
+            ),
+            local: primary,
+        },
+        registrar_inbox,
+        stop_registrar.clone(),
+    );
     let (status_tx, status_rx) = watch::channel(AdminStatus {
         flow_version: flow.version().to_string(),
         started_at: chrono::Utc::now(),
@@ -255,6 +281,8 @@ async fn serve(
         let limit = config.sip.drain_timeout.as_duration() + Duration::from_secs(5);
         let _ = tokio::time::timeout(limit, &mut dispatch_task).await;
     }
+    stop_registrar.cancel();
+    let _ = registrar_task.await;
     stop_transports.cancel();
     stop_admin.cancel();
     let _ = admin_task.await;

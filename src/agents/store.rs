@@ -641,6 +641,33 @@ impl AgentStore {
         .await
     }
 
+    /// Log in an agent who is offline (`agents.login_on_register`: a first
+    /// registered phone); an agent in any other state is left as they are.
+    pub async fn login_if_offline(
+        &self,
+        agent: AgentId,
+        reason: &str,
+        actor: Actor,
+    ) -> Result<Transition, AgentError> {
+        match self
+            .transition(
+                agent,
+                AgentState::Available,
+                Some(reason),
+                actor,
+                None,
+                Some(&[AgentState::Offline]),
+            )
+            .await
+        {
+            Err(AgentError::Busy { state, .. }) => Ok(Transition {
+                from: state,
+                to: state,
+            }),
+            other => other,
+        }
+    }
+
     /// Take `agent` for a call: `available` -> `ringing` if and only if
     /// they are available and enabled right now, in one conditional UPDATE
     /// whose row lock makes it atomic across daemons sharing the database

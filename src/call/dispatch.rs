@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::route::{classify, RequestRoute};
-use super::session::{self, CallSetup};
+use super::session::{self, CallPurpose, CallSetup};
 use super::{CallEvent, CallHandle, CallServices, CallSettings, ToDispatch};
 use crate::sip::dialog::{new_local_tag, DialogId};
 use crate::sip::identity::caller_identity;
@@ -133,6 +133,11 @@ impl Dispatcher {
                 break;
             }
         }
+    }
+
+    /// Where calls and the registrar send their [`ToDispatch`] requests.
+    pub fn sender(&self) -> mpsc::Sender<ToDispatch> {
+        self.to_dispatch.clone()
     }
 
     fn publish(&self) {
@@ -293,8 +298,10 @@ impl Dispatcher {
         };
         match classify(&req) {
             RequestRoute::NewCall => self.new_call(key, req, accepted, settings),
-            // Feature codes need the agents' registrar, which comes with
-            // REGISTER; until it is configured they are ordinary calls.
+            // Without the agents' registrar a feature code is a call.
+            RequestRoute::FeatureCode(code) if self.services.registrar.is_some() => {
+                self.start_call(key, req, accepted, settings, CallPurpose::Feature(code))
+            }
             RequestRoute::FeatureCode(_) => self.new_call(key, req, accepted, settings),
             RequestRoute::InDialog(dialog) => match dialog.and_then(|id| self.calls.get(&id)) {
                 Some(call) => call.send(CallEvent::Request {
@@ -304,7 +311,7 @@ impl Dispatcher {
                 }),
                 None => self.reject(&key, &req, 481, "Call/Transaction Does Not Exist", vec![]),
             },
-            RequestRoute::Register => self.reject(&key, &req, 501, "Not Implemented", vec![]),
+            RequestRoute::Register => self.register(key, req),
             RequestRoute::Cancel => match self.table.cancel_target(&key) {
                 Some(invite) => {
                     let resp = Response::for_request(&req, 200, "OK");
@@ -339,12 +346,47 @@ impl Dispatcher {
         }
     }
 
+    /// Hand a REGISTER to the agents' registrar (it answers by itself).
+    fn register(&mut self, key: TransactionKey, req: Request) {
+        let (Some(registrar), Some(route)) = (&self.services.registrar, self.routes.get(&key))
+        else {
+            return self.reject(&key, &req, 501, "Not Implemented", vec![]);
+        };
+        if let Err(req) = registrar.register(
+            key.clone(),
+            req,
+            route.dest,
+            route.kind,
+            route.reply.clone(),
+        ) {
+            tracing::warn!(call_id = %req.call_id(), "REGISTER refused: the registrar's queue is full");
+            self.reject(
+                &key,
+                &req,
+                503,
+                "Service Unavailable",
+                vec![("Retry-After", "5".into())],
+            );
+        }
+    }
+
     fn new_call(
         &mut self,
         key: TransactionKey,
         req: Request,
         accepted: crate::sip::validate::Accepted,
         settings: Arc<CallSettings>,
+    ) {
+        self.start_call(key, req, accepted, settings, CallPurpose::Intake)
+    }
+
+    fn start_call(
+        &mut self,
+        key: TransactionKey,
+        req: Request,
+        accepted: crate::sip::validate::Accepted,
+        settings: Arc<CallSettings>,
+        purpose: CallPurpose,
     ) {
         let received_at = Utc::now();
         let busy = self.calls.len() >= settings.max_calls;
@@ -406,6 +448,7 @@ impl Dispatcher {
             received: Instant::now(),
             settings,
             services: self.services.clone(),
+            purpose,
         };
         self.calls.insert(dialog.clone(), handle);
         self.invites.insert(key, dialog);

@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod intake;
 pub mod leg;
 pub mod media;
+pub mod registrar;
 pub mod route;
 pub mod session;
 mod settings;
@@ -35,6 +36,11 @@ pub struct CallServices {
     pub store: crate::tickets::TicketStore,
     /// Voice notes and call recordings go under here.
     pub recordings: std::path::PathBuf,
+    /// The agents' registrar (REGISTER, feature-code digests); `None`
+    /// serves callers only (REGISTER gets 501).
+    pub registrar: Option<registrar::RegistrarHandle>,
+    /// The roster, for agents' state changes.
+    pub agents: Option<crate::agents::AgentStore>,
 }
 
 /// How a call ended: kept in the summary log line (and, with the IVR, in

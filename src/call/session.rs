@@ -19,9 +19,12 @@ use super::intake::{self as intake, CallIntake, IntakeOutput, IntakeServices};
 use super::leg::uas::{UasLeg, UasState};
 use super::leg::LegEvent;
 use super::media::{CallMedia, PrepareError};
+use super::registrar::Verdict;
 use super::{CallEvent, CallServices, CallSettings, EndReason, ToDispatch};
+use crate::agents::model::Actor;
+use crate::agents::FeatureCode;
 use crate::ivr::machine::{CallFacts, IvrInput};
-use crate::media::session::MediaEvent;
+use crate::media::session::{MediaCommand, MediaEvent};
 use crate::sip::dialog::DialogId;
 use crate::sip::identity::CallerIdentity;
 use crate::sip::message::Request;
@@ -46,6 +49,23 @@ pub struct CallSetup {
     pub received: Instant,
     pub settings: Arc<CallSettings>,
     pub services: CallServices,
+    pub purpose: CallPurpose,
+}
+
+/// Why the phone called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallPurpose {
+    /// A caller for the desk: the IVR intake.
+    Intake,
+    /// An agent dialled a feature code: authenticate (407), change the
+    /// agent's state, play the confirmation, hang up.
+    Feature(FeatureCode),
+}
+
+/// A feature-code call whose agent was authenticated.
+struct FeatureCall {
+    code: FeatureCode,
+    language: String,
 }
 
 struct Call {
@@ -60,6 +80,8 @@ struct Call {
     new_intake_results: Option<mpsc::UnboundedReceiver<IvrInput>>,
     /// Set when the flow itself ended the call.
     flow_end: Option<crate::tickets::EndReason>,
+    /// Set for an agent's feature-code call (no IVR, no call record).
+    feature: Option<FeatureCall>,
     end: Option<EndReason>,
 }
 
@@ -93,6 +115,7 @@ pub async fn run(
                 intake: None,
                 new_intake_results: None,
                 flow_end: None,
+                feature: None,
                 end: None,
             };
             call.run(offer, events).await;
@@ -111,6 +134,12 @@ impl Call {
             identity = ?self.setup.caller.source,
             "incoming call"
         );
+        if let CallPurpose::Feature(code) = self.setup.purpose {
+            if !self.feature_code(code).await {
+                self.finish();
+                return;
+            }
+        }
         if !self.prepare(offer).await {
             self.finish();
             return;
@@ -184,6 +213,80 @@ impl Call {
         }
         self.finish_intake().await;
         self.finish();
+    }
+
+    /// An agent's feature code: the INVITE is digest-challenged (so nobody
+    /// can pause someone else), then the agent's state changes. False if
+    /// the call was refused (407, 403, or the state could not be stored).
+    async fn feature_code(&mut self, code: FeatureCode) -> bool {
+        let services = &self.setup.services;
+        let (Some(registrar), Some(store)) = (&services.registrar, &services.agents) else {
+            return true;
+        };
+        let (id, user, language) = match registrar
+            .authenticate(&self.setup.invite, self.setup.source)
+            .await
+        {
+            Verdict::Agent { id, user, language } => (id, user, language),
+            Verdict::Refuse {
+                status,
+                reason,
+                headers,
+            } => {
+                tracing::info!(code = code.dialled(), status, "feature code refused");
+                self.leg.refuse(status, reason, headers).await;
+                self.end = Some(EndReason::Rejected);
+                return false;
+            }
+        };
+        let changed = match code {
+            FeatureCode::LogIn | FeatureCode::Resume => store.resume(id, Actor::Phone).await,
+            FeatureCode::LogOut => store.logout(id, Actor::Phone).await,
+            FeatureCode::Pause => store.pause(id, Some(code.reason()), Actor::Phone).await,
+        };
+        match changed {
+            Ok(t) => {
+                tracing::info!(agent = %user, code = code.dialled(), from = %t.from, to = %t.to, "agent state changed by feature code");
+            }
+            Err(e) => {
+                tracing::error!(agent = %user, error = %e, "feature code: state not stored");
+                self.leg
+                    .refuse(
+                        503,
+                        "Service Unavailable",
+                        vec![("Retry-After", "30".into())],
+                    )
+                    .await;
+                self.end = Some(EndReason::Rejected);
+                return false;
+            }
+        }
+        self.feature = Some(FeatureCall { code, language });
+        true
+    }
+
+    /// Play the feature code's confirmation in the agent's language.
+    async fn confirm_feature(&mut self) {
+        let Some(f) = &self.feature else { return };
+        let prompts = &self.setup.settings.flow.prompts;
+        let name = format!("{}/{}", f.language, f.code.prompt());
+        let prompt = prompts
+            .get(&name)
+            .or_else(|| prompts.get(&format!("en/{}", f.code.prompt())));
+        match prompt {
+            Some(p) => {
+                self.media
+                    .send(MediaCommand::Play {
+                        prompts: vec![p],
+                        barge_in: false,
+                    })
+                    .await
+            }
+            None => {
+                tracing::warn!(prompt = %name, "confirmation prompt missing");
+                self.hang_up(EndReason::FlowEnded).await;
+            }
+        }
     }
 
     /// Check the offer and get a media port before ringing; false if the
@@ -267,7 +370,11 @@ impl Call {
         match self.media.apply_change(answered).await {
             Ok(Some(events)) => {
                 self.new_media_events = Some(events);
-                self.start_intake().await;
+                if self.feature.is_some() {
+                    self.confirm_feature().await;
+                } else {
+                    self.start_intake().await;
+                }
             }
             Ok(None) => {}
             Err(e) => {
@@ -370,6 +477,9 @@ impl Call {
             }
             MediaEvent::PlaybackDone { interrupted } => {
                 tracing::info!(interrupted, "playback done");
+                if self.feature.is_some() {
+                    return self.hang_up(EndReason::FlowEnded).await;
+                }
                 // Stopped or barged-in plays are the machine's own doing.
                 if !interrupted {
                     self.intake_input(IvrInput::PlaybackDone).await;
@@ -402,8 +512,12 @@ impl Call {
         }
     }
 
-    /// Persist the intake's last word and the call record.
+    /// Persist the intake's last word and the call record (an agent's
+    /// feature-code call is not a call to the desk: it leaves none).
     async fn finish_intake(&mut self) {
+        if self.feature.is_some() || matches!(self.setup.purpose, CallPurpose::Feature(_)) {
+            return;
+        }
         let reason = self.end.unwrap_or(EndReason::Shutdown);
         let record_reason = self.flow_end.unwrap_or(reason.for_record());
         match self.intake.take() {

@@ -105,6 +105,7 @@ pub fn hotline_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hotline"))
 }
 
+pub mod agent_phone;
 pub mod baresip;
 pub mod daemon;
 pub mod http;

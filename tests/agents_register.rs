@@ -9,13 +9,10 @@ mod common;
 use std::time::Duration;
 
 use common::agent_phone::AgentPhone;
+use common::agents::{add_agent, bindings_when, roster, start_with, state_when, T};
 use common::daemon::Daemon;
-use hotline::agents::{
-    Actor, AgentId, AgentState, AgentStore, BindingRecord, NewAgent, Password, Tier,
-};
+use hotline::agents::AgentState;
 use hotline::sip::auth::{Algorithm, DigestChallenge};
-
-const T: Duration = Duration::from_secs(10);
 
 /// Keep-alives every second, two misses make a phone unreachable, and a
 /// transaction times out after 64 * 50 ms, so the tests see it in seconds.
@@ -30,76 +27,6 @@ lockout_threshold = 3
 lockout_window = "60s"
 lockout_period = "60s"
 "#;
-
-async fn roster(db_url: &str) -> AgentStore {
-    let opts: sqlx::postgres::PgConnectOptions = db_url.parse().unwrap();
-    AgentStore::new(common::pool(opts, 4).await)
-}
-
-async fn add_agent(store: &AgentStore, user: &str, password: &str) -> AgentId {
-    store
-        .add(
-            &NewAgent {
-                user: user.parse().unwrap(),
-                display_name: format!("Agent {user}"),
-                tiers: vec![Tier::L1],
-                language: "en".into(),
-                password: Password::new(password).unwrap(),
-                realm: "hotline".into(),
-            },
-            Actor::Cli,
-        )
-        .await
-        .unwrap()
-        .id
-}
-
-/// A daemon on a fresh database whose roster already holds `agents`
-/// (user, password), so the daemon loads them at start.
-async fn start_with(config: &str, agents: &[(&str, &str)]) -> (Daemon, AgentStore, Vec<AgentId>) {
-    let (_, db_url) = common::shared().fresh_db().await;
-    let store = roster(&db_url).await;
-    let mut ids = Vec::new();
-    for (user, password) in agents {
-        ids.push(add_agent(&store, user, password).await);
-    }
-    let d = Daemon::start_with_db(config, db_url);
-    d.wait_line(|l| l.contains("roster loaded"), T).await;
-    (d, store, ids)
-}
-
-/// The agent's bindings once `pred` holds for them (bounded wait: the
-/// registrar writes behind its answer).
-async fn bindings_when(
-    store: &AgentStore,
-    agent: AgentId,
-    pred: impl Fn(&[BindingRecord]) -> bool,
-    limit: Duration,
-) -> Vec<BindingRecord> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let b = store.bindings(agent).await.unwrap();
-        if pred(&b) {
-            return b;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "bindings never matched; last: {b:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn state_when(store: &AgentStore, user: &str, want: AgentState) -> AgentState {
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        let s = store.get(&user.parse().unwrap()).await.unwrap().agent.state;
-        if s == want || tokio::time::Instant::now() > deadline {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test]
 async fn challenge_offers_sha256_then_md5_and_both_register() {
@@ -223,8 +150,7 @@ async fn expiry_and_unregister_both_ways() {
 
 #[tokio::test]
 async fn repeated_failures_lock_the_source_out_but_not_other_sources() {
-    let (d, store, ids) = start_with(FAST, &[("agent4", "good-pass-4")]).await;
-    let _agent = ids[0];
+    let (d, _store, _ids) = start_with(FAST, &[("agent4", "good-pass-4")]).await;
     let mut attacker = AgentPhone::new(d.sip, "agent4", "good-pass-4").await;
     let c = attacker.contact("a");
     for _ in 0..3 {

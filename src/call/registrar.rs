@@ -460,9 +460,7 @@ impl Registrar {
                 Some(c) => Ok(c.clone()),
                 None => Err(Response::for_request(req, 403, "Forbidden")),
             },
-            AuthOutcome::Challenge { stale } => {
-                Err(self.auth.challenge_response(req, kind, now, stale))
-            }
+            AuthOutcome::Challenge { stale } => Err(self.challenge(req, kind, now, stale)),
             AuthOutcome::Forbidden {
                 user,
                 reason,
@@ -484,6 +482,34 @@ impl Registrar {
                 Err(Response::for_request(req, 400, "Bad Request (credentials)"))
             }
         }
+    }
+
+    /// The 401/407: SHA-256 then MD5, or MD5 alone for phones known to
+    /// stop at the first algorithm they do not know.
+    fn challenge(
+        &self,
+        req: &Request,
+        kind: ChallengeKind,
+        now: DateTime<Utc>,
+        stale: bool,
+    ) -> Response {
+        let agent = req
+            .headers()
+            .get("User-Agent")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let md5_only = self
+            .config
+            .md5_only_user_agents
+            .iter()
+            .any(|p| !p.is_empty() && agent.starts_with(&p.to_ascii_lowercase()));
+        if !md5_only {
+            return self.auth.challenge_response(req, kind, now, stale);
+        }
+        let [_, md5] = self.auth.challenges(now, stale);
+        let mut resp = Response::for_request(req, kind.status(), kind.reason());
+        resp.headers.push(kind.challenge_header(), md5);
+        resp
     }
 
     fn register(

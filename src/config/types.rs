@@ -355,6 +355,11 @@ pub struct AgentsConfig {
     pub lockout_window: ConfigDuration,
     /// A locked-out source gets 403 without a check for this long.
     pub lockout_period: ConfigDuration,
+    /// Phones whose User-Agent starts with one of these (case-insensitive)
+    /// are challenged with MD5 only: they give up at the first challenge
+    /// whose algorithm they do not know instead of reading the next one
+    /// (against RFC 8760 §2.4). Debian's baresip 1.0 (libre 1.x) does.
+    pub md5_only_user_agents: Vec<String>,
 }
 
 impl Default for AgentsConfig {
@@ -373,6 +378,7 @@ impl Default for AgentsConfig {
             lockout_threshold: 5,
             lockout_window: ConfigDuration(Duration::from_secs(60)),
             lockout_period: ConfigDuration(Duration::from_secs(300)),
+            md5_only_user_agents: vec!["baresip v0.".into(), "baresip v1.".into()],
         }
     }
 }

@@ -44,6 +44,28 @@ impl Baresip {
     /// Start baresip with `source` as its microphone and `codecs` (e.g.
     /// "PCMU" or "PCMA") as the only audio codec it offers.
     pub async fn start(source: &Path, codec: &str) -> Self {
+        let account = format!("<sip:5551234@127.0.0.1>;regint=0;audio_codecs={codec}");
+        Self::start_account(source, &account).await
+    }
+
+    /// baresip as an agent's softphone: it registers as `user` to
+    /// `registrar` with digest authentication (`regint` seconds).
+    pub async fn agent(
+        source: &Path,
+        codec: &str,
+        registrar: std::net::SocketAddr,
+        user: &str,
+        password: &str,
+        regint: u32,
+    ) -> Self {
+        let account = format!(
+            "<sip:{user}@{registrar}>;auth_pass={password};regint={regint};audio_codecs={codec}"
+        );
+        Self::start_account(source, &account).await
+    }
+
+    /// Start with one `accounts` line.
+    pub async fn start_account(source: &Path, account: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("hotline-baresip-")
             .tempdir()
@@ -78,11 +100,7 @@ impl Baresip {
                 rec = dir.path().join("rec").display(),
             );
             std::fs::write(dir.path().join("config"), config).unwrap();
-            std::fs::write(
-                dir.path().join("accounts"),
-                format!("<sip:5551234@127.0.0.1>;regint=0;audio_codecs={codec}\n"),
-            )
-            .unwrap();
+            std::fs::write(dir.path().join("accounts"), format!("{account}\n")).unwrap();
             let mut child = Command::new("baresip")
                 .args(["-f", dir.path().to_str().unwrap()])
                 .stdin(Stdio::null())

@@ -106,7 +106,10 @@ pub fn hotline_bin() -> PathBuf {
 }
 
 pub mod agent_phone;
+pub mod agents;
+pub mod audio;
 pub mod baresip;
 pub mod daemon;
 pub mod http;
+pub mod pjsua;
 pub mod sip_peer;

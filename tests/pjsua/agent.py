@@ -83,6 +83,11 @@ def main():
     cfg.uaConfig.mainThreadOnly = True
     cfg.logConfig.level = 1
     cfg.logConfig.consoleLevel = 1
+    # 8 kHz end to end, as G.711 carries it: the recording then compares
+    # sample for sample with the prompt the test expects.
+    cfg.medConfig.clockRate = 8000
+    cfg.medConfig.sndClockRate = 8000
+    cfg.medConfig.channelCount = 1
     ep.libInit(cfg)
     tcfg = pj.TransportConfig()
     tcfg.boundAddress = "127.0.0.1"

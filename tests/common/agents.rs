@@ -1,0 +1,83 @@
+//! Agents in tests: a roster on the test cluster, a daemon that starts
+//! with it, and bounded waits for what the registrar writes behind.
+
+use std::time::Duration;
+
+use hotline::agents::{
+    Actor, AgentId, AgentState, AgentStore, BindingRecord, NewAgent, Password, Tier,
+};
+
+use super::daemon::Daemon;
+
+pub const T: Duration = Duration::from_secs(10);
+
+pub async fn roster(db_url: &str) -> AgentStore {
+    let opts: sqlx::postgres::PgConnectOptions = db_url.parse().unwrap();
+    AgentStore::new(super::pool(opts, 4).await)
+}
+
+pub async fn add_agent(store: &AgentStore, user: &str, password: &str) -> AgentId {
+    store
+        .add(
+            &NewAgent {
+                user: user.parse().unwrap(),
+                display_name: format!("Agent {user}"),
+                tiers: vec![Tier::L1],
+                language: "en".into(),
+                password: Password::new(password).unwrap(),
+                realm: "hotline".into(),
+            },
+            Actor::Cli,
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+/// A daemon on a fresh database whose roster already holds `agents`
+/// (user, password), so the daemon loads them at start.
+pub async fn start_with(config: &str, agents: &[(&str, &str)]) -> (Daemon, AgentStore, Vec<AgentId>) {
+    let (_, db_url) = super::shared().fresh_db().await;
+    let store = roster(&db_url).await;
+    let mut ids = Vec::new();
+    for (user, password) in agents {
+        ids.push(add_agent(&store, user, password).await);
+    }
+    let d = Daemon::start_with_db(config, db_url);
+    d.wait_line(|l| l.contains("roster loaded"), T).await;
+    (d, store, ids)
+}
+
+/// The agent's bindings once `pred` holds for them (bounded wait: the
+/// registrar writes behind its answer).
+pub async fn bindings_when(
+    store: &AgentStore,
+    agent: AgentId,
+    pred: impl Fn(&[BindingRecord]) -> bool,
+    limit: Duration,
+) -> Vec<BindingRecord> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let b = store.bindings(agent).await.unwrap();
+        if pred(&b) {
+            return b;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bindings never matched; last: {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn state_when(store: &AgentStore, user: &str, want: AgentState) -> AgentState {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let s = store.get(&user.parse().unwrap()).await.unwrap().agent.state;
+        if s == want || tokio::time::Instant::now() > deadline {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+

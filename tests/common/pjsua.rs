@@ -1,0 +1,79 @@
+//! PJSIP's pjsua2 (the `pjsua2-python` wheel) as a third-party agent
+//! softphone: `tests/pjsua/agent.py` registers, may dial, records what it
+//! hears, and reports JSON lines that the test reads when it exits.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// What one run of the script asked for.
+pub struct PjsuaRun<'a> {
+    pub registrar: SocketAddr,
+    pub user: &'a str,
+    pub password: &'a str,
+    pub expires: u32,
+    pub dial: Option<&'a str>,
+    pub record: Option<&'a Path>,
+    pub unregister: bool,
+    pub stay_secs: f64,
+}
+
+/// Run the script to its end (bounded: it stops by itself; killed after
+/// `limit`) and return its events.
+pub async fn run(args: &PjsuaRun<'_>, limit: Duration) -> Vec<Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pjsua/agent.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
+        .args(["--registrar", &args.registrar.to_string()])
+        .args(["--user", args.user, "--password", args.password])
+        .args(["--expires", &args.expires.to_string()])
+        .args(["--stay", &args.stay_secs.to_string()]);
+    if let Some(d) = args.dial {
+        cmd.args(["--dial", d]);
+    }
+    if let Some(r) = args.record {
+        cmd.args(["--record", r.to_str().unwrap()]);
+    }
+    if args.unregister {
+        cmd.arg("--unregister");
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 with pjsua2 (pip install pjsua2-python)");
+    let out = tokio::time::timeout(
+        limit,
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("pjsua2 script ran past its limit")
+    .unwrap()
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The registration answers the script saw, in order.
+pub fn reg_codes(events: &[Value]) -> Vec<i64> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "reg")
+        .filter_map(|e| e["code"].as_i64())
+        .collect()
+}
+
+/// The call states the script saw, in order.
+pub fn call_states(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "call")
+        .filter_map(|e| e["state"].as_str().map(str::to_string))
+        .collect()
+}

@@ -7,12 +7,14 @@
 //!   and writes (an agent, a binding, an event, credentials).
 //! - [`store`]: [`AgentStore`], the SQL: the roster, state changes with
 //!   their events, bindings, the atomic claim, change notifications.
+//! - [`report`]: the roster as the CLI prints it for people.
 //!
 //! `agents` knows no SIP wire format and no call: the registrar (in `sip`)
 //! decides bindings, `call` wires REGISTER and feature codes to this
 //! store, and `routing` decides which agent gets a call.
 
 pub mod model;
+pub mod report;
 pub mod store;
 
 pub use model::{

@@ -393,7 +393,7 @@ async fn bindings_are_replaced_as_a_whole_and_removed_with_their_agent() {
     assert_eq!(e.code(), "HL-AGENT-FIELD");
     assert_eq!(store.bindings(a.id).await.unwrap().len(), 2);
     let r = store
-        .replace_bindings(a.id, &[baresip.clone()])
+        .replace_bindings(a.id, std::slice::from_ref(&baresip))
         .await
         .unwrap();
     assert_eq!((r.previous, r.current), (2, 1));

@@ -18,7 +18,7 @@
 //!   here into both HA1s, and go no further: not into a row, an error, or a
 //!   log line.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgListener, PgNotification, PgPool, PgRow};
@@ -377,12 +377,17 @@ impl AgentStore {
     }
 
     /// Every agent, by user name, with state, since when, reason and
-    /// registered contacts (soonest expiry first).
+    /// registered contacts (soonest expiry first), read from one snapshot
+    /// so a binding never appears without its agent.
     pub async fn list(&self) -> Result<Vec<AgentEntry>, AgentError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
         let rows = sqlx::query(&format!(
             "SELECT {AGENT_COLUMNS} FROM agents ORDER BY sip_user"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let mut entries = rows
             .iter()
@@ -393,9 +398,21 @@ impl AgentStore {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        for b in self.all_bindings().await? {
-            if let Some(e) = entries.iter_mut().find(|e| e.agent.id == b.agent_id) {
-                e.bindings.push(b.record);
+        let index: HashMap<AgentId, usize> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.agent.id, i))
+            .collect();
+        let bindings = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM agent_bindings ORDER BY agent_id, expires_at, contact_uri"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        for r in &bindings {
+            let b = binding_from(r)?;
+            if let Some(&i) = index.get(&b.agent_id) {
+                entries[i].bindings.push(b.record);
             }
         }
         Ok(entries)

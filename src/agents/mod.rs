@@ -21,4 +21,4 @@ pub use model::{
     Actor, Agent, AgentEntry, AgentEvent, AgentId, AgentState, Binding, BindingRecord, Credentials,
     Password, SipUser, Tier, Transition, Transport,
 };
-pub use store::{AgentError, AgentStore, NewAgent};
+pub use store::{AgentError, AgentStore, Cause, NewAgent};

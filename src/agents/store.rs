@@ -29,6 +29,7 @@ use super::model::{
     Binding, BindingRecord, Credentials, Password, SipUser, Tier, Transition,
 };
 use crate::sip::auth::{ha1, Algorithm};
+use crate::tickets::TicketNumber;
 
 /// The channel every roster, state and binding change is notified on; the
 /// payload is the agent id in decimal.
@@ -105,6 +106,42 @@ pub struct NewAgent {
     pub password: Password,
     /// The digest realm the hashes are made for (`agents.realm`).
     pub realm: String,
+}
+
+/// Why, by whom and for which call a state changes: what its event
+/// records. `Cause::by(Actor::System).call("a84b4c76e66710").ticket(n)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cause<'a> {
+    pub actor: Actor,
+    pub reason: Option<&'a str>,
+    pub call_id: Option<&'a str>,
+    pub ticket: Option<TicketNumber>,
+}
+
+impl<'a> Cause<'a> {
+    pub fn by(actor: Actor) -> Self {
+        Self {
+            actor,
+            reason: None,
+            call_id: None,
+            ticket: None,
+        }
+    }
+
+    pub fn reason(mut self, reason: Option<&'a str>) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    pub fn call(mut self, call_id: &'a str) -> Self {
+        self.call_id = Some(call_id);
+        self
+    }
+
+    pub fn ticket(mut self, ticket: TicketNumber) -> Self {
+        self.ticket = Some(ticket);
+        self
+    }
 }
 
 /// What [`AgentStore::replace_bindings`] replaced.
@@ -231,7 +268,9 @@ fn event_from(r: &PgRow) -> Result<AgentEvent, sqlx::Error> {
             .parse()
             .map_err(|e| decode_err("agent_events.actor", e))?,
         call_id: r.try_get("call_id")?,
-        ticket_number: r.try_get("ticket_number")?,
+        ticket_number: r
+            .try_get::<Option<i64>, _>("ticket_number")?
+            .map(TicketNumber),
     })
 }
 
@@ -549,10 +588,20 @@ impl AgentStore {
         actor: Actor,
         call_id: Option<&str>,
     ) -> Result<AgentState, AgentError> {
-        Ok(self
-            .transition(agent, to, reason, actor, call_id, None)
-            .await?
-            .from)
+        let mut cause = Cause::by(actor).reason(reason);
+        cause.call_id = call_id;
+        Ok(self.set_state_with(agent, to, &cause).await?.from)
+    }
+
+    /// [`AgentStore::set_state`] with the whole cause (a ticket number
+    /// too), answering with the transition.
+    pub async fn set_state_with(
+        &self,
+        agent: AgentId,
+        to: AgentState,
+        cause: &Cause<'_>,
+    ) -> Result<Transition, AgentError> {
+        self.transition(agent, to, cause, None).await
     }
 
     /// The state change behind every setter: the current state is read
@@ -563,12 +612,10 @@ impl AgentStore {
         &self,
         agent: AgentId,
         to: AgentState,
-        reason: Option<&str>,
-        actor: Actor,
-        call_id: Option<&str>,
+        cause: &Cause<'_>,
         allowed: Option<&[AgentState]>,
     ) -> Result<Transition, AgentError> {
-        check_reason(reason)?;
+        check_reason(cause.reason)?;
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query("SELECT sip_user, state FROM agents WHERE id = $1 FOR UPDATE")
             .bind(agent.0)
@@ -596,15 +643,17 @@ impl AgentStore {
                 WHERE id = $1
                 RETURNING id, sip_user, state_since
             )
-            INSERT INTO agent_events (agent_id, sip_user, at, from_state, to_state, reason, actor, call_id)
-            SELECT id, sip_user, state_since, $4, $2, $3, $5, $6 FROM u",
+            INSERT INTO agent_events (agent_id, sip_user, at, from_state, to_state, reason, actor,
+                call_id, ticket_number)
+            SELECT id, sip_user, state_since, $4, $2, $3, $5, $6, $7 FROM u",
         )
         .bind(agent.0)
         .bind(to.as_str())
-        .bind(reason)
+        .bind(cause.reason)
         .bind(from.as_str())
-        .bind(actor.as_str())
-        .bind(call_id)
+        .bind(cause.actor.as_str())
+        .bind(cause.call_id)
+        .bind(cause.ticket.map(|t| t.0))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -619,15 +668,9 @@ impl AgentStore {
         reason: Option<&str>,
         actor: Actor,
     ) -> Result<Transition, AgentError> {
-        self.transition(
-            agent,
-            AgentState::Paused,
-            reason,
-            actor,
-            None,
-            Some(NOT_IN_A_CALL),
-        )
-        .await
+        let cause = Cause::by(actor).reason(reason);
+        self.transition(agent, AgentState::Paused, &cause, Some(NOT_IN_A_CALL))
+            .await
     }
 
     /// Back to available (from paused, wrap-up or offline: a supervisor's
@@ -637,9 +680,7 @@ impl AgentStore {
         self.transition(
             agent,
             AgentState::Available,
-            None,
-            actor,
-            None,
+            &Cause::by(actor),
             Some(NOT_IN_A_CALL),
         )
         .await
@@ -650,9 +691,7 @@ impl AgentStore {
         self.transition(
             agent,
             AgentState::Offline,
-            None,
-            actor,
-            None,
+            &Cause::by(actor),
             Some(NOT_IN_A_CALL),
         )
         .await

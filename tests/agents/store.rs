@@ -559,3 +559,50 @@ fn debug_of_a_new_agent_hides_the_password() {
     let d = format!("{a:?}");
     assert!(!d.contains("very-secret-1") && d.contains("***"), "{d}");
 }
+
+#[tokio::test]
+async fn every_user_name_the_type_accepts_the_table_accepts() {
+    let (store, _) = fresh().await;
+    let odd = "x!~*'()&=+$,;?/-_.9";
+    let a = store
+        .add(&new_agent(odd, &[Tier::L1], "password-1"), Actor::Cli)
+        .await
+        .unwrap();
+    assert_eq!(a.user.as_str(), odd);
+    let long = "a".repeat(hotline::agents::model::MAX_USER);
+    store
+        .add(&new_agent(&long, &[Tier::L1], "password-1"), Actor::Cli)
+        .await
+        .unwrap();
+    assert_eq!(store.get(&user(odd)).await.unwrap().agent.id, a.id);
+}
+
+#[tokio::test]
+async fn an_event_can_name_its_call_and_ticket() {
+    use hotline::agents::Cause;
+    use hotline::tickets::TicketNumber;
+    let (store, _) = fresh().await;
+    let a = store
+        .add(&new_agent("agent1", &[Tier::L1], "password-1"), Actor::Cli)
+        .await
+        .unwrap();
+    store.resume(a.id, Actor::Phone).await.unwrap();
+    assert!(store.claim(a.id, Some("call-7")).await.unwrap());
+    let t = store
+        .set_state_with(
+            a.id,
+            AgentState::OnCall,
+            &Cause::by(Actor::System)
+                .call("call-7")
+                .ticket(TicketNumber(1042)),
+        )
+        .await
+        .unwrap();
+    assert_eq!((t.from, t.to), (AgentState::Ringing, AgentState::OnCall));
+    let ev = store.events(a.id, 2).await.unwrap();
+    assert_eq!(ev[0].ticket_number, Some(TicketNumber(1042)));
+    assert_eq!(ev[0].call_id.as_deref(), Some("call-7"));
+    assert_eq!(ev[1].to_state, AgentState::Ringing);
+    assert_eq!(ev[1].call_id.as_deref(), Some("call-7"));
+    assert_eq!(ev[1].actor, Actor::System);
+}

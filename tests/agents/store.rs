@@ -103,6 +103,13 @@ async fn duplicate_unknown_and_bad_input_have_their_codes() {
     assert_eq!(e.code(), "HL-AGENT-DUPLICATE");
     assert!(e.is_refusal());
 
+    // Differing only in case is the same desk agent.
+    let e = store
+        .add(&new_agent("Agent1", &[Tier::L2], "password-2"), Actor::Cli)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "HL-AGENT-DUPLICATE");
+
     let e = store.get(&user("ghost")).await.unwrap_err();
     assert_eq!(e.code(), "HL-AGENT-UNKNOWN");
     assert!(e.to_string().contains("ghost"), "{e}");

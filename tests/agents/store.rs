@@ -324,7 +324,15 @@ async fn a_state_change_writes_exactly_one_event_and_no_change_writes_none() {
 
 #[tokio::test]
 async fn many_concurrent_claims_of_one_available_agent_have_one_winner() {
-    let (store, _) = fresh().await;
+    let (store, url) = fresh().await;
+    // A second daemon on the same database: its own pool.
+    let other = hotline::agents::AgentStore::new(
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .connect(&url)
+            .await
+            .unwrap(),
+    );
     let a = store
         .add(&new_agent("agent1", &[Tier::L1], "password-1"), Actor::Cli)
         .await
@@ -338,7 +346,11 @@ async fn many_concurrent_claims_of_one_available_agent_have_one_winner() {
     let barrier = Arc::new(tokio::sync::Barrier::new(32));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..32 {
-        let store = store.clone();
+        let store = if i % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
         let barrier = barrier.clone();
         tasks.spawn(async move {
             barrier.wait().await;

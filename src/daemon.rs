@@ -14,7 +14,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::{self, AdminState, AdminStatus};
+use crate::admin::{self, AdminState, AdminStatus, AgentSettings};
 use crate::agents::AgentStore;
 use crate::call::dispatch::DispatchStats;
 use crate::call::dispatch::Dispatcher;
@@ -242,7 +242,10 @@ async fn serve(
     let stop_admin = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(
         admin_listener,
-        AdminState::new(store.clone(), status_rx),
+        AdminState::new(store.clone(), status_rx).with_agents(
+            AgentStore::new(database.pool.clone()),
+            AgentSettings::from_config(config),
+        ),
         stop_admin.clone(),
     ));
     let status_task = tokio::spawn(mirror_status(stats, settings_tx.subscribe(), status_tx));

@@ -3,7 +3,9 @@
 //! Module map (see README "Architecture" for the path of one call):
 //! - [`admin`]: the administrators' HTTP API and page (axum): health,
 //!   counters, tickets and their history, status changes, call records.
-//! - [`agents`]: the roster, registered bindings and agent states.
+//! - [`agents`]: the roster, registered bindings and agent states in
+//!   PostgreSQL (`AgentStore`: events per change, the atomic claim,
+//!   `NOTIFY hotline_agents` on every change).
 //! - [`call`]: the UAS core ([`call::dispatch`]) and one task per call
 //!   ([`call::session`]); the only module that uses all the others.
 //! - [`callgen`]: a built-in SIP caller (RFC 4733 keys, talking) for

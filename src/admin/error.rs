@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::agents::AgentError;
 use crate::tickets::{repo, StoreError, TicketNumber};
 
 /// Why an admin request failed. The code in each message is stable.
@@ -34,6 +35,10 @@ pub enum AdminError {
     Db(sqlx::Error),
     #[error("HL-ADMIN-STORE: {0}")]
     Store(StoreError),
+    /// A roster operation refused or failed: keeps the roster's own code
+    /// (`HL-AGENT-...`), the same the CLI prints.
+    #[error(transparent)]
+    Agent(AgentError),
 }
 
 impl AdminError {
@@ -48,6 +53,7 @@ impl AdminError {
             Self::DbDown(_) => "HL-ADMIN-DB-DOWN",
             Self::Db(_) => "HL-ADMIN-DB",
             Self::Store(_) => "HL-ADMIN-STORE",
+            Self::Agent(e) => e.code(),
         }
     }
 
@@ -59,6 +65,16 @@ impl AdminError {
             Self::Method => StatusCode::METHOD_NOT_ALLOWED,
             Self::DbDown(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Db(_) | Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Agent(e) => match e {
+                AgentError::Unknown(_) => StatusCode::NOT_FOUND,
+                AgentError::Duplicate(_) | AgentError::Busy { .. } => StatusCode::CONFLICT,
+                AgentError::Tier(_)
+                | AgentError::NoTier
+                | AgentError::User(_)
+                | AgentError::Password(_)
+                | AgentError::Field { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                AgentError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         }
     }
 
@@ -86,6 +102,16 @@ impl From<StoreError> for AdminError {
             StoreError::NoSuchTicket(n) => Self::NoSuchTicket(n),
             StoreError::Database(d) => d.into(),
             other => Self::Store(other),
+        }
+    }
+}
+
+impl From<AgentError> for AdminError {
+    fn from(e: AgentError) -> Self {
+        match e {
+            // Down is down, whichever layer asked: 503 like the tickets.
+            AgentError::Db(d) if repo::is_unavailable(&d) => Self::DbDown(d.to_string()),
+            other => Self::Agent(other),
         }
     }
 }

@@ -5,6 +5,8 @@
 //!
 //! - [`serve`]: runs the server on a bound listener until a token is cancelled.
 //! - [`api`]: the JSON routes. [`page`]: the HTML page.
+//! - [`agents`]: the roster's routes (`/api/agents...`), the CLI's
+//!   `agents` commands over HTTP.
 //! - [`params`]: query parsing (every mistake a 400 naming the parameter).
 //! - [`error`]: [`AdminError`], the one mapping to HTTP status and JSON.
 //!
@@ -12,6 +14,7 @@
 //! a non-loopback listener is logged as a warning. State-changing routes
 //! only take `application/json`, which a cross-site form cannot send.
 
+pub mod agents;
 pub mod api;
 pub mod error;
 pub mod page;
@@ -20,7 +23,7 @@ pub mod params;
 use std::future::IntoFuture;
 use std::time::Duration;
 
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,6 +31,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::agents::AgentStore;
+use crate::config::Config;
 use crate::tickets::TicketStore;
 
 pub use error::AdminError;
@@ -56,17 +61,59 @@ pub struct AdminStatus {
     pub started_at: DateTime<Utc>,
 }
 
-/// What every handler sees. Cheap to clone: a store handle and a watch
+/// What the roster's routes need from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSettings {
+    /// `agents.realm`: passwords set over the API are hashed for it.
+    pub realm: String,
+    /// `desk.language`: an added agent's language when none is given.
+    pub language: String,
+}
+
+impl AgentSettings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            realm: config.agents.realm.clone(),
+            language: config.desk.language.clone(),
+        }
+    }
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self::from_config(&Config::default())
+    }
+}
+
+/// What every handler sees. Cheap to clone: store handles and a watch
 /// receiver.
 #[derive(Clone)]
 pub struct AdminState {
     pub store: TicketStore,
     pub status: watch::Receiver<AdminStatus>,
+    /// The roster, on the tickets' pool unless [`AdminState::with_agents`]
+    /// says otherwise.
+    pub agents: AgentStore,
+    pub agent_settings: AgentSettings,
 }
 
 impl AdminState {
     pub fn new(store: TicketStore, status: watch::Receiver<AdminStatus>) -> Self {
-        Self { store, status }
+        let agents = AgentStore::new(store.pool().clone());
+        Self {
+            store,
+            status,
+            agents,
+            agent_settings: AgentSettings::default(),
+        }
+    }
+
+    /// Serve the roster from `agents`, with the configured realm and
+    /// default language.
+    pub fn with_agents(mut self, agents: AgentStore, settings: AgentSettings) -> Self {
+        self.agents = agents;
+        self.agent_settings = settings;
+        self
     }
 
     /// The latest counters, with the journal length read from the store.
@@ -88,6 +135,16 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/tickets/{number}", get(api::show_ticket))
         .route("/api/tickets/{number}/status", post(api::change_status))
         .route("/api/calls", get(api::recent_calls))
+        .route("/api/agents", get(agents::list).post(agents::add))
+        .route(
+            "/api/agents/{user}",
+            get(agents::show).delete(agents::remove),
+        )
+        .route("/api/agents/{user}/tiers", put(agents::set_tiers))
+        .route("/api/agents/{user}/password", put(agents::set_password))
+        .route("/api/agents/{user}/pause", post(agents::pause))
+        .route("/api/agents/{user}/resume", post(agents::resume))
+        .route("/api/agents/{user}/logout", post(agents::logout))
         .fallback(|| async { AdminError::NoRoute })
         .method_not_allowed_fallback(|| async { AdminError::Method })
         .with_state(state)

@@ -8,18 +8,25 @@
 //!   and writes (an agent, a binding, an event, credentials).
 //! - [`store`]: [`AgentStore`], the SQL: the roster, state changes with
 //!   their events, bindings, the atomic claim, change notifications.
+//! - [`bindings`]: the registered contacts (`AgentStore::replace_bindings`
+//!   and friends), in their own file.
+//! - [`report`]: the roster as the CLI prints it for people.
 //!
 //! `agents` knows no SIP wire format and no call: the registrar (in `sip`)
 //! decides bindings, `call` wires REGISTER and feature codes to this
 //! store, and `routing` decides which agent gets a call.
 
+pub mod bindings;
 pub mod feature;
 pub mod model;
+pub mod report;
+mod rows;
 pub mod store;
 
 pub use feature::FeatureCode;
+pub use bindings::BindingsReplaced;
 pub use model::{
     Actor, Agent, AgentEntry, AgentEvent, AgentId, AgentState, Binding, BindingRecord, Credentials,
     Password, SipUser, Tier, Transition, Transport,
 };
-pub use store::{AgentError, AgentStore, NewAgent};
+pub use store::{AgentError, AgentStore, Cause, NewAgent};

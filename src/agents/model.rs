@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::tickets::TicketNumber;
+
 /// An agent's row id in the roster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -421,7 +423,7 @@ pub struct AgentEvent {
     pub reason: Option<String>,
     pub actor: Actor,
     pub call_id: Option<String>,
-    pub ticket_number: Option<i64>,
+    pub ticket_number: Option<TicketNumber>,
 }
 
 /// A state change as it happened: what the CLI and the API report back.

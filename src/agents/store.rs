@@ -18,17 +18,21 @@
 //!   here into both HA1s, and go no further: not into a row, an error, or a
 //!   log line.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgListener, PgNotification, PgPool, PgRow};
+use sqlx::postgres::{PgListener, PgNotification, PgPool};
 use sqlx::Row;
 
 use super::model::{
     Actor, Agent, AgentEntry, AgentEvent, AgentId, AgentState, BadPassword, BadTier, BadUser,
-    Binding, BindingRecord, Credentials, Password, SipUser, Tier, Transition,
+    Credentials, Password, SipUser, Tier, Transition,
+};
+use super::rows::{
+    agent_from, binding_from, credentials_from, decode_err, event_from, is_unique_violation,
+    tier_names, AGENT_COLUMNS, BINDING_COLUMNS, CREDENTIAL_COLUMNS,
 };
 use crate::sip::auth::{ha1, Algorithm};
+use crate::tickets::TicketNumber;
 
 /// The channel every roster, state and binding change is notified on; the
 /// payload is the agent id in decimal.
@@ -86,7 +90,7 @@ impl AgentError {
         !matches!(self, Self::Db(_))
     }
 
-    fn field(field: &'static str, reason: impl Into<String>) -> Self {
+    pub(super) fn field(field: &'static str, reason: impl Into<String>) -> Self {
         Self::Field {
             field,
             reason: reason.into(),
@@ -107,136 +111,46 @@ pub struct NewAgent {
     pub realm: String,
 }
 
-/// What [`AgentStore::replace_bindings`] replaced.
+/// Why, by whom and for which call a state changes: what its event
+/// records. `Cause::by(Actor::System).call("a84b4c76e66710").ticket(n)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BindingsReplaced {
-    /// Bindings the agent had before (0: this is a first registration).
-    pub previous: usize,
-    pub current: usize,
+pub struct Cause<'a> {
+    pub actor: Actor,
+    pub reason: Option<&'a str>,
+    pub call_id: Option<&'a str>,
+    pub ticket: Option<TicketNumber>,
+}
+
+impl<'a> Cause<'a> {
+    pub fn by(actor: Actor) -> Self {
+        Self {
+            actor,
+            reason: None,
+            call_id: None,
+            ticket: None,
+        }
+    }
+
+    pub fn reason(mut self, reason: Option<&'a str>) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    pub fn call(mut self, call_id: &'a str) -> Self {
+        self.call_id = Some(call_id);
+        self
+    }
+
+    pub fn ticket(mut self, ticket: TicketNumber) -> Self {
+        self.ticket = Some(ticket);
+        self
+    }
 }
 
 /// The roster over a pool. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AgentStore {
     pool: PgPool,
-}
-
-const AGENT_COLUMNS: &str = "id, sip_user, display_name, tiers, language, enabled, realm, \
-     state, state_since, state_reason, created_at, updated_at";
-
-const BINDING_COLUMNS: &str = "agent_id, contact_uri, expires_at, call_id, cseq, source, \
-     transport, instance, reg_id, user_agent, registered_at, reachable, failures, last_seen_at";
-
-const CREDENTIAL_COLUMNS: &str =
-    "id, sip_user, enabled, realm, ha1_md5, ha1_sha256, tiers, language";
-
-fn decode_err(what: &str, e: impl std::fmt::Display) -> sqlx::Error {
-    sqlx::Error::Decode(format!("{what}: {e}").into())
-}
-
-fn tiers_from(raw: Vec<String>) -> Result<Vec<Tier>, sqlx::Error> {
-    raw.iter()
-        .map(|t| t.parse().map_err(|e| decode_err("agents.tiers", e)))
-        .collect()
-}
-
-fn agent_from(r: &PgRow) -> Result<Agent, sqlx::Error> {
-    let user: String = r.try_get("sip_user")?;
-    let state: String = r.try_get("state")?;
-    Ok(Agent {
-        id: AgentId(r.try_get("id")?),
-        user: user.parse().map_err(|e| decode_err("agents.sip_user", e))?,
-        display_name: r.try_get("display_name")?,
-        tiers: tiers_from(r.try_get("tiers")?)?,
-        language: r.try_get("language")?,
-        enabled: r.try_get("enabled")?,
-        realm: r.try_get("realm")?,
-        state: state.parse().map_err(|e| decode_err("agents.state", e))?,
-        state_since: r.try_get("state_since")?,
-        state_reason: r.try_get("state_reason")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
-fn binding_from(r: &PgRow) -> Result<Binding, sqlx::Error> {
-    let source: String = r.try_get("source")?;
-    let transport: String = r.try_get("transport")?;
-    let cseq: i64 = r.try_get("cseq")?;
-    let reg_id: Option<i32> = r.try_get("reg_id")?;
-    let failures: i32 = r.try_get("failures")?;
-    Ok(Binding {
-        agent_id: AgentId(r.try_get("agent_id")?),
-        record: BindingRecord {
-            contact_uri: r.try_get("contact_uri")?,
-            expires_at: r.try_get("expires_at")?,
-            call_id: r.try_get("call_id")?,
-            cseq: u32::try_from(cseq).map_err(|e| decode_err("agent_bindings.cseq", e))?,
-            source: source
-                .parse()
-                .map_err(|e| decode_err("agent_bindings.source", e))?,
-            transport: transport
-                .parse()
-                .map_err(|e| decode_err("agent_bindings.transport", e))?,
-            instance: r.try_get("instance")?,
-            reg_id: reg_id
-                .map(u32::try_from)
-                .transpose()
-                .map_err(|e| decode_err("agent_bindings.reg_id", e))?,
-            user_agent: r.try_get("user_agent")?,
-            registered_at: r.try_get("registered_at")?,
-            reachable: r.try_get("reachable")?,
-            failures: u32::try_from(failures)
-                .map_err(|e| decode_err("agent_bindings.failures", e))?,
-            last_seen_at: r.try_get("last_seen_at")?,
-        },
-    })
-}
-
-fn credentials_from(r: &PgRow) -> Result<Credentials, sqlx::Error> {
-    let user: String = r.try_get("sip_user")?;
-    Ok(Credentials {
-        id: AgentId(r.try_get("id")?),
-        user: user.parse().map_err(|e| decode_err("agents.sip_user", e))?,
-        enabled: r.try_get("enabled")?,
-        realm: r.try_get("realm")?,
-        ha1_md5: r.try_get("ha1_md5")?,
-        ha1_sha256: r.try_get("ha1_sha256")?,
-        tiers: tiers_from(r.try_get("tiers")?)?,
-        language: r.try_get("language")?,
-    })
-}
-
-fn event_from(r: &PgRow) -> Result<AgentEvent, sqlx::Error> {
-    let user: String = r.try_get("sip_user")?;
-    let from: Option<String> = r.try_get("from_state")?;
-    let to: String = r.try_get("to_state")?;
-    let actor: String = r.try_get("actor")?;
-    Ok(AgentEvent {
-        id: r.try_get("id")?,
-        agent_id: AgentId(r.try_get("agent_id")?),
-        user: user
-            .parse()
-            .map_err(|e| decode_err("agent_events.sip_user", e))?,
-        at: r.try_get("at")?,
-        from_state: from
-            .map(|s| s.parse())
-            .transpose()
-            .map_err(|e| decode_err("agent_events.from_state", e))?,
-        to_state: to
-            .parse()
-            .map_err(|e| decode_err("agent_events.to_state", e))?,
-        reason: r.try_get("reason")?,
-        actor: actor
-            .parse()
-            .map_err(|e| decode_err("agent_events.actor", e))?,
-        call_id: r.try_get("call_id")?,
-        ticket_number: r.try_get("ticket_number")?,
-    })
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
 }
 
 /// One or more tiers, each once, in order (L1 before L2).
@@ -257,10 +171,6 @@ pub fn parse_tiers<S: AsRef<str>>(names: &[S]) -> Result<Vec<Tier>, AgentError> 
         .map(|n| n.as_ref().parse::<Tier>())
         .collect::<Result<Vec<_>, _>>()?;
     normalize_tiers(&tiers)
-}
-
-fn tier_names(tiers: &[Tier]) -> Vec<String> {
-    tiers.iter().map(|t| t.as_str().to_string()).collect()
 }
 
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), AgentError> {
@@ -377,12 +287,17 @@ impl AgentStore {
     }
 
     /// Every agent, by user name, with state, since when, reason and
-    /// registered contacts (soonest expiry first).
+    /// registered contacts (soonest expiry first), read from one snapshot
+    /// so a binding never appears without its agent.
     pub async fn list(&self) -> Result<Vec<AgentEntry>, AgentError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
         let rows = sqlx::query(&format!(
             "SELECT {AGENT_COLUMNS} FROM agents ORDER BY sip_user"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let mut entries = rows
             .iter()
@@ -393,9 +308,21 @@ impl AgentStore {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        for b in self.all_bindings().await? {
-            if let Some(e) = entries.iter_mut().find(|e| e.agent.id == b.agent_id) {
-                e.bindings.push(b.record);
+        let index: HashMap<AgentId, usize> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.agent.id, i))
+            .collect();
+        let bindings = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM agent_bindings ORDER BY agent_id, expires_at, contact_uri"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        for r in &bindings {
+            let b = binding_from(r)?;
+            if let Some(&i) = index.get(&b.agent_id) {
+                entries[i].bindings.push(b.record);
             }
         }
         Ok(entries)
@@ -532,10 +459,20 @@ impl AgentStore {
         actor: Actor,
         call_id: Option<&str>,
     ) -> Result<AgentState, AgentError> {
-        Ok(self
-            .transition(agent, to, reason, actor, call_id, None)
-            .await?
-            .from)
+        let mut cause = Cause::by(actor).reason(reason);
+        cause.call_id = call_id;
+        Ok(self.set_state_with(agent, to, &cause).await?.from)
+    }
+
+    /// [`AgentStore::set_state`] with the whole cause (a ticket number
+    /// too), answering with the transition.
+    pub async fn set_state_with(
+        &self,
+        agent: AgentId,
+        to: AgentState,
+        cause: &Cause<'_>,
+    ) -> Result<Transition, AgentError> {
+        self.transition(agent, to, cause, None).await
     }
 
     /// The state change behind every setter: the current state is read
@@ -546,12 +483,10 @@ impl AgentStore {
         &self,
         agent: AgentId,
         to: AgentState,
-        reason: Option<&str>,
-        actor: Actor,
-        call_id: Option<&str>,
+        cause: &Cause<'_>,
         allowed: Option<&[AgentState]>,
     ) -> Result<Transition, AgentError> {
-        check_reason(reason)?;
+        check_reason(cause.reason)?;
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query("SELECT sip_user, state FROM agents WHERE id = $1 FOR UPDATE")
             .bind(agent.0)
@@ -579,15 +514,17 @@ impl AgentStore {
                 WHERE id = $1
                 RETURNING id, sip_user, state_since
             )
-            INSERT INTO agent_events (agent_id, sip_user, at, from_state, to_state, reason, actor, call_id)
-            SELECT id, sip_user, state_since, $4, $2, $3, $5, $6 FROM u",
+            INSERT INTO agent_events (agent_id, sip_user, at, from_state, to_state, reason, actor,
+                call_id, ticket_number)
+            SELECT id, sip_user, state_since, $4, $2, $3, $5, $6, $7 FROM u",
         )
         .bind(agent.0)
         .bind(to.as_str())
-        .bind(reason)
+        .bind(cause.reason)
         .bind(from.as_str())
-        .bind(actor.as_str())
-        .bind(call_id)
+        .bind(cause.actor.as_str())
+        .bind(cause.call_id)
+        .bind(cause.ticket.map(|t| t.0))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -602,15 +539,9 @@ impl AgentStore {
         reason: Option<&str>,
         actor: Actor,
     ) -> Result<Transition, AgentError> {
-        self.transition(
-            agent,
-            AgentState::Paused,
-            reason,
-            actor,
-            None,
-            Some(NOT_IN_A_CALL),
-        )
-        .await
+        let cause = Cause::by(actor).reason(reason);
+        self.transition(agent, AgentState::Paused, &cause, Some(NOT_IN_A_CALL))
+            .await
     }
 
     /// Back to available (from paused, wrap-up or offline: a supervisor's
@@ -620,9 +551,7 @@ impl AgentStore {
         self.transition(
             agent,
             AgentState::Available,
-            None,
-            actor,
-            None,
+            &Cause::by(actor),
             Some(NOT_IN_A_CALL),
         )
         .await
@@ -633,9 +562,7 @@ impl AgentStore {
         self.transition(
             agent,
             AgentState::Offline,
-            None,
-            actor,
-            None,
+            &Cause::by(actor),
             Some(NOT_IN_A_CALL),
         )
         .await
@@ -653,9 +580,7 @@ impl AgentStore {
             .transition(
                 agent,
                 AgentState::Available,
-                Some(reason),
-                actor,
-                None,
+                &Cause::by(actor).reason(Some(reason)),
                 Some(&[AgentState::Offline]),
             )
             .await
@@ -707,165 +632,5 @@ impl AgentStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(event_from).collect::<Result<_, _>>()?)
-    }
-
-    /// One agent's bindings, soonest expiry first.
-    pub async fn bindings(&self, agent: AgentId) -> Result<Vec<BindingRecord>, AgentError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {BINDING_COLUMNS} FROM agent_bindings WHERE agent_id = $1
-             ORDER BY expires_at, contact_uri"
-        ))
-        .bind(agent.0)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok(binding_from(r)?.record)).collect()
-    }
-
-    /// Every binding, to fill the registrar's cache after a start.
-    pub async fn all_bindings(&self) -> Result<Vec<Binding>, AgentError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {BINDING_COLUMNS} FROM agent_bindings ORDER BY agent_id, expires_at, contact_uri"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(binding_from).collect::<Result<_, _>>()?)
-    }
-
-    /// Make `bindings` the agent's whole set of bindings, in one
-    /// transaction: a REGISTER's result lands at once or not at all, and a
-    /// reader never sees half of it. Concurrent replaces for one agent
-    /// serialize on the agent's row.
-    pub async fn replace_bindings(
-        &self,
-        agent: AgentId,
-        bindings: &[BindingRecord],
-    ) -> Result<BindingsReplaced, AgentError> {
-        let mut seen = HashSet::new();
-        for b in bindings {
-            if !seen.insert(b.contact_uri.as_str()) {
-                return Err(AgentError::field(
-                    "contact_uri",
-                    format!("`{}` is listed twice", b.contact_uri),
-                ));
-            }
-            if b.contact_uri.is_empty() {
-                return Err(AgentError::field("contact_uri", "is empty"));
-            }
-        }
-        let mut tx = self.pool.begin().await?;
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM agents WHERE id = $1 FOR UPDATE")
-                .bind(agent.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if found.is_none() {
-            return Err(AgentError::Unknown(format!("#{agent}")));
-        }
-        let previous = sqlx::query("DELETE FROM agent_bindings WHERE agent_id = $1")
-            .bind(agent.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if !bindings.is_empty() {
-            let col = |f: fn(&BindingRecord) -> String| bindings.iter().map(f).collect::<Vec<_>>();
-            let times =
-                |f: fn(&BindingRecord) -> DateTime<Utc>| bindings.iter().map(f).collect::<Vec<_>>();
-            sqlx::query(
-                "INSERT INTO agent_bindings (agent_id, contact_uri, expires_at, call_id, cseq,
-                    source, transport, instance, reg_id, user_agent, registered_at, reachable,
-                    failures, last_seen_at)
-                 SELECT $1, * FROM UNNEST($2::text[], $3::timestamptz[], $4::text[], $5::int8[],
-                    $6::text[], $7::text[], $8::text[], $9::int4[], $10::text[],
-                    $11::timestamptz[], $12::bool[], $13::int4[], $14::timestamptz[])",
-            )
-            .bind(agent.0)
-            .bind(col(|b| b.contact_uri.clone()))
-            .bind(times(|b| b.expires_at))
-            .bind(col(|b| b.call_id.clone()))
-            .bind(
-                bindings
-                    .iter()
-                    .map(|b| i64::from(b.cseq))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(col(|b| b.source.to_string()))
-            .bind(col(|b| b.transport.as_str().to_string()))
-            .bind(
-                bindings
-                    .iter()
-                    .map(|b| b.instance.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                bindings
-                    .iter()
-                    .map(|b| b.reg_id.map(|r| i32::try_from(r).unwrap_or(i32::MAX)))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                bindings
-                    .iter()
-                    .map(|b| b.user_agent.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(times(|b| b.registered_at))
-            .bind(bindings.iter().map(|b| b.reachable).collect::<Vec<_>>())
-            .bind(
-                bindings
-                    .iter()
-                    .map(|b| i32::try_from(b.failures).unwrap_or(i32::MAX))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(times(|b| b.last_seen_at))
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(BindingsReplaced {
-            previous: previous as usize,
-            current: bindings.len(),
-        })
-    }
-
-    /// Record a keep-alive's outcome for one binding. A reachable answer
-    /// also moves `last_seen_at` (which notifies no one); listeners hear
-    /// only of changes to `reachable` or `failures`. False when there is no
-    /// such binding (it expired or was replaced meanwhile).
-    pub async fn mark_reachable(
-        &self,
-        agent: AgentId,
-        contact_uri: &str,
-        reachable: bool,
-        failures: u32,
-    ) -> Result<bool, AgentError> {
-        let done = sqlx::query(
-            "UPDATE agent_bindings SET reachable = $3, failures = $4,
-                last_seen_at = CASE WHEN $3 THEN now() ELSE last_seen_at END
-             WHERE agent_id = $1 AND contact_uri = $2",
-        )
-        .bind(agent.0)
-        .bind(contact_uri)
-        .bind(reachable)
-        .bind(i32::try_from(failures).unwrap_or(i32::MAX))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// Delete every binding that expired at or before `now`; returns which
-    /// (agent, contact) went.
-    pub async fn delete_expired(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(AgentId, String)>, AgentError> {
-        let rows = sqlx::query(
-            "DELETE FROM agent_bindings WHERE expires_at <= $1 RETURNING agent_id, contact_uri",
-        )
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((AgentId(r.try_get("agent_id")?), r.try_get("contact_uri")?)))
-            .collect()
     }
 }

@@ -103,6 +103,13 @@ async fn duplicate_unknown_and_bad_input_have_their_codes() {
     assert_eq!(e.code(), "HL-AGENT-DUPLICATE");
     assert!(e.is_refusal());
 
+    // Differing only in case is the same desk agent.
+    let e = store
+        .add(&new_agent("Agent1", &[Tier::L2], "password-2"), Actor::Cli)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "HL-AGENT-DUPLICATE");
+
     let e = store.get(&user("ghost")).await.unwrap_err();
     assert_eq!(e.code(), "HL-AGENT-UNKNOWN");
     assert!(e.to_string().contains("ghost"), "{e}");
@@ -317,7 +324,15 @@ async fn a_state_change_writes_exactly_one_event_and_no_change_writes_none() {
 
 #[tokio::test]
 async fn many_concurrent_claims_of_one_available_agent_have_one_winner() {
-    let (store, _) = fresh().await;
+    let (store, url) = fresh().await;
+    // A second daemon on the same database: its own pool.
+    let other = hotline::agents::AgentStore::new(
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .connect(&url)
+            .await
+            .unwrap(),
+    );
     let a = store
         .add(&new_agent("agent1", &[Tier::L1], "password-1"), Actor::Cli)
         .await
@@ -331,7 +346,11 @@ async fn many_concurrent_claims_of_one_available_agent_have_one_winner() {
     let barrier = Arc::new(tokio::sync::Barrier::new(32));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..32 {
-        let store = store.clone();
+        let store = if i % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
         let barrier = barrier.clone();
         tasks.spawn(async move {
             barrier.wait().await;
@@ -393,7 +412,7 @@ async fn bindings_are_replaced_as_a_whole_and_removed_with_their_agent() {
     assert_eq!(e.code(), "HL-AGENT-FIELD");
     assert_eq!(store.bindings(a.id).await.unwrap().len(), 2);
     let r = store
-        .replace_bindings(a.id, &[baresip.clone()])
+        .replace_bindings(a.id, std::slice::from_ref(&baresip))
         .await
         .unwrap();
     assert_eq!((r.previous, r.current), (2, 1));
@@ -558,4 +577,51 @@ fn debug_of_a_new_agent_hides_the_password() {
     let a = new_agent("agent1", &[Tier::L1], "very-secret-1");
     let d = format!("{a:?}");
     assert!(!d.contains("very-secret-1") && d.contains("***"), "{d}");
+}
+
+#[tokio::test]
+async fn every_user_name_the_type_accepts_the_table_accepts() {
+    let (store, _) = fresh().await;
+    let odd = "x!~*'()&=+$,;?/-_.9";
+    let a = store
+        .add(&new_agent(odd, &[Tier::L1], "password-1"), Actor::Cli)
+        .await
+        .unwrap();
+    assert_eq!(a.user.as_str(), odd);
+    let long = "a".repeat(hotline::agents::model::MAX_USER);
+    store
+        .add(&new_agent(&long, &[Tier::L1], "password-1"), Actor::Cli)
+        .await
+        .unwrap();
+    assert_eq!(store.get(&user(odd)).await.unwrap().agent.id, a.id);
+}
+
+#[tokio::test]
+async fn an_event_can_name_its_call_and_ticket() {
+    use hotline::agents::Cause;
+    use hotline::tickets::TicketNumber;
+    let (store, _) = fresh().await;
+    let a = store
+        .add(&new_agent("agent1", &[Tier::L1], "password-1"), Actor::Cli)
+        .await
+        .unwrap();
+    store.resume(a.id, Actor::Phone).await.unwrap();
+    assert!(store.claim(a.id, Some("call-7")).await.unwrap());
+    let t = store
+        .set_state_with(
+            a.id,
+            AgentState::OnCall,
+            &Cause::by(Actor::System)
+                .call("call-7")
+                .ticket(TicketNumber(1042)),
+        )
+        .await
+        .unwrap();
+    assert_eq!((t.from, t.to), (AgentState::Ringing, AgentState::OnCall));
+    let ev = store.events(a.id, 2).await.unwrap();
+    assert_eq!(ev[0].ticket_number, Some(TicketNumber(1042)));
+    assert_eq!(ev[0].call_id.as_deref(), Some("call-7"));
+    assert_eq!(ev[1].to_state, AgentState::Ringing);
+    assert_eq!(ev[1].call_id.as_deref(), Some("call-7"));
+    assert_eq!(ev[1].actor, Actor::System);
 }

@@ -29,6 +29,10 @@ CREATE TABLE agents (
     updated_at      TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
+-- SIP compares user parts case-sensitively, but `Agent1` beside `agent1`
+-- is a mistake waiting to happen on a desk: one of them is refused.
+CREATE UNIQUE INDEX agents_sip_user_folded_idx ON agents (lower(sip_user));
+
 -- Routing looks for enabled agents in a state (available ones, by tier).
 CREATE INDEX agents_state_idx ON agents (state) WHERE enabled;
 

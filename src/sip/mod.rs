@@ -3,7 +3,9 @@
 //! Everything here but [`transport`] is pure: bytes and `Instant`s go in, bytes, decisions and
 //! deadlines come out. The async shell (transport, call tasks) moves them.
 //!
-//! - [`auth`]: digest authentication (MD5, SHA-256): HA1, challenges, checks.
+//! - [`auth`]: digest authentication (MD5, SHA-256): HA1, challenges, stateless
+//!   HMAC nonces, the `Authorization` parser (fuzzed), nonce-count replay checks,
+//!   brute-force lock-out, and [`auth::Authenticator::check`] doing it all in one step.
 //! - [`message`]: the wire format. Parsing, our own typed view of a request or
 //!   response, response building, serialisation. Nothing outside this module
 //!   sees the wire syntax.

@@ -98,7 +98,7 @@ fn seeds_parse() {
 
 #[test]
 fn mutated_values_never_panic() {
-    let mut rng = StdRng::seed_from_u64(0x5eed_a07);
+    let mut rng = StdRng::seed_from_u64(0x05ee_da07);
     let creds = StoredCredentials::from_password("agent1", "hotline", "pw");
     let mut auth = Authenticator::new(
         AuthConfig {

@@ -301,7 +301,10 @@ fn apply(req: &Request, arrival: &Arrival, ask: &ContactAsk, secs: u32, update: 
     }
     update.bindings.push(Binding {
         contact_uri: ask.uri.clone(),
-        expires_at: arrival.now + chrono::Duration::seconds(i64::from(secs)),
+        expires_at: arrival
+            .now
+            .checked_add_signed(chrono::Duration::seconds(i64::from(secs)))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
         call_id: req.call_id().clone(),
         cseq: req.cseq().seq,
         source: arrival.source,

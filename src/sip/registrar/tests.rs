@@ -431,3 +431,61 @@ fn aor_is_the_to_user_and_limits_come_from_config() {
         (60, 3600, 3600, 10)
     );
 }
+
+#[test]
+fn mutated_contacts_and_expires_never_panic() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let seeds = [
+        BARESIP,
+        PJSUA,
+        "*",
+        "<sip:a@10.0.0.1>;q=0.5;expires=60, <sip:b@[::1]:5060>",
+    ];
+    let pieces = [
+        "\"",
+        "\\",
+        ",",
+        ";",
+        "=",
+        "<",
+        ">",
+        "*",
+        "expires=",
+        "0",
+        "99999999999",
+        "é",
+        " ",
+    ];
+    let mut rng = StdRng::seed_from_u64(11);
+    let current = ok(&req("b1", 1, &[BARESIP], &[]), &[], arrival(0, 5071)).bindings;
+    for i in 0..5_000 {
+        let mut v: Vec<char> = seeds[i % seeds.len()].chars().collect();
+        for _ in 0..rng.gen_range(1..5) {
+            let pos = rng.gen_range(0..=v.len());
+            if rng.gen_bool(0.5) {
+                v.splice(pos..pos, pieces[rng.gen_range(0..pieces.len())].chars());
+            } else {
+                v.truncate(pos);
+            }
+        }
+        let contact: String = v.into_iter().collect();
+        let expires = format!("Expires: {}", rng.gen_range(0u64..5000));
+        let text = format!(
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKm{i}\r\n\
+             From: <sip:agent1@127.0.0.1>;tag=f\r\nTo: <sip:agent1@127.0.0.1>\r\nCall-ID: b1\r\n\
+             CSeq: {} REGISTER\r\nContact: {contact}\r\n{expires}\r\nContent-Length: 0\r\n\r\n",
+            rng.gen_range(0..4)
+        );
+        if let Ok(Message::Request(r)) = parse(text.as_bytes()) {
+            match register(&r, &current, &arrival(1, 5071), &limits()) {
+                Ok(u) => {
+                    let _ = ok_response(&r, &u.bindings, at(1)).to_bytes();
+                }
+                Err(e) => {
+                    let _ = refusal_response(&r, &e).to_bytes();
+                }
+            }
+        }
+    }
+}

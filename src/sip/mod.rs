@@ -14,7 +14,11 @@
 //!   that routes messages to them.
 //! - [`uas`]: the UAS-core piece RFC 6026 moved out of the transaction: the
 //!   2xx-to-INVITE retransmission until ACK ([`uas::AckWaiter`]).
-//! - [`dialog`]: dialog identity, local tags, CSeq, building in-dialog BYE.
+//! - [`dialog`]: dialogs on either leg (UAS: the caller's, UAC: the agent's):
+//!   identity, route set, CSeq, building in-dialog ACK, BYE, re-INVITE,
+//!   UPDATE and INFO.
+//! - [`uac`]: pure builders for the requests that ring an agent: INVITE to a
+//!   registered contact, CANCEL, OPTIONS keep-alive.
 //! - [`transport`]: the async shell: UDP and TCP sockets, Via stamping,
 //!   immediate answers to rejected requests, drop counters.
 //! - [`identity`]: who is calling (P-Asserted-Identity / Remote-Party-ID /
@@ -40,5 +44,6 @@ pub mod identity;
 pub mod message;
 pub mod transaction;
 pub mod transport;
+pub mod uac;
 pub mod uas;
 pub mod validate;

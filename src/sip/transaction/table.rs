@@ -19,63 +19,13 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+pub use super::kind::Transaction;
 use super::{
-    Input, InviteClient, InviteClientState, InviteServer, NonInviteClient, NonInviteServer, Output,
-    Reliability, Timers, TransactionKey,
+    Input, InviteServer, NonInviteClient, NonInviteServer, Output, Reliability, Timers,
+    TransactionKey,
 };
 use crate::sip::message::{Method, Request, Response};
-
-/// Any of our transaction kinds.
-#[derive(Debug)]
-pub enum Transaction {
-    InviteServer(InviteServer),
-    NonInviteServer(NonInviteServer),
-    /// Boxed: it keeps a copy of the request to retransmit.
-    NonInviteClient(Box<NonInviteClient>),
-    /// Boxed: it keeps the INVITE and the ACK of a non-2xx.
-    InviteClient(Box<InviteClient>),
-}
-
-impl Transaction {
-    pub fn handle(&mut self, now: Instant, input: Input) {
-        match self {
-            Transaction::InviteServer(t) => t.handle(now, input),
-            Transaction::NonInviteServer(t) => t.handle(now, input),
-            Transaction::NonInviteClient(t) => t.handle(now, input),
-            Transaction::InviteClient(t) => t.handle(now, input),
-        }
-    }
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        match self {
-            Transaction::InviteServer(t) => t.poll_timeout(),
-            Transaction::NonInviteServer(t) => t.poll_timeout(),
-            Transaction::NonInviteClient(t) => t.poll_timeout(),
-            Transaction::InviteClient(t) => t.poll_timeout(),
-        }
-    }
-    pub fn poll_output(&mut self) -> Option<Output> {
-        match self {
-            Transaction::InviteServer(t) => t.poll_output(),
-            Transaction::NonInviteServer(t) => t.poll_output(),
-            Transaction::NonInviteClient(t) => t.poll_output(),
-            Transaction::InviteClient(t) => t.poll_output(),
-        }
-    }
-    pub fn is_terminated(&self) -> bool {
-        match self {
-            Transaction::InviteServer(t) => t.is_terminated(),
-            Transaction::NonInviteServer(t) => t.is_terminated(),
-            Transaction::NonInviteClient(t) => t.is_terminated(),
-            Transaction::InviteClient(t) => t.is_terminated(),
-        }
-    }
-    fn is_server(&self) -> bool {
-        matches!(
-            self,
-            Transaction::InviteServer(_) | Transaction::NonInviteServer(_)
-        )
-    }
-}
+use uac::HeldCancel;
 
 /// Where an incoming message went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,13 +48,6 @@ struct Entry {
     id: u64,
     /// The deadline currently filed in `TransactionTable::deadlines`.
     deadline: Option<Instant>,
-}
-
-/// A CANCEL that must wait for the INVITE's first provisional (§9.1).
-#[derive(Debug)]
-struct HeldCancel {
-    request: Request,
-    reliability: Reliability,
 }
 
 /// All live transactions of one UA.
@@ -226,91 +169,6 @@ impl TransactionTable {
         key
     }
 
-    /// Start an INVITE client transaction (ringing an agent, a re-INVITE).
-    pub fn send_invite(
-        &mut self,
-        now: Instant,
-        invite: Request,
-        rel: Reliability,
-    ) -> TransactionKey {
-        let key = TransactionKey::for_request(&invite);
-        let tx = InviteClient::new(now, invite, self.timers, rel);
-        self.insert(key.clone(), Transaction::InviteClient(Box::new(tx)));
-        key
-    }
-
-    /// Cancel our pending INVITE `invite` with `cancel` (built by
-    /// [`crate::sip::uac::cancel`]). Returns the CANCEL's own transaction
-    /// key, or `None` when there is nothing left to cancel (the INVITE got
-    /// its final answer or is gone: a 2xx must then be ACKed and BYEd).
-    ///
-    /// §9.1: a CANCEL must not be sent before a provisional response, so
-    /// while the INVITE is still in Calling the CANCEL is held and goes out
-    /// with the first 1xx; if a final (or Timer B) comes first it is
-    /// dropped and its key reports only `Terminated`.
-    pub fn cancel(
-        &mut self,
-        now: Instant,
-        invite: &TransactionKey,
-        cancel: Request,
-        rel: Reliability,
-    ) -> Option<TransactionKey> {
-        let state = match self.live.get(invite).map(|e| &e.tx) {
-            Some(Transaction::InviteClient(t)) => t.state(),
-            _ => return None,
-        };
-        let cancel_key = TransactionKey::for_request(&cancel);
-        match state {
-            InviteClientState::Calling => {
-                self.held_cancels.insert(
-                    invite.clone(),
-                    HeldCancel {
-                        request: cancel,
-                        reliability: rel,
-                    },
-                );
-                Some(cancel_key)
-            }
-            InviteClientState::Proceeding => {
-                self.start_cancel(now, invite, cancel, rel);
-                Some(cancel_key)
-            }
-            _ => None,
-        }
-    }
-
-    fn start_cancel(
-        &mut self,
-        now: Instant,
-        invite: &TransactionKey,
-        cancel: Request,
-        rel: Reliability,
-    ) {
-        if let Some(Entry {
-            tx: Transaction::InviteClient(t),
-            ..
-        }) = self.live.get_mut(invite)
-        {
-            t.cancel_sent(now);
-        }
-        self.settle(invite);
-        self.send_request(now, cancel, rel);
-    }
-
-    /// Send the TU's ACK for a 2xx to our INVITE `invite` on that INVITE's
-    /// route (the ACK is a transaction of its own with no state: §17.1.1.3).
-    /// Returns false once the INVITE transaction is gone (Timer M passed).
-    pub fn send_ack(&mut self, invite: &TransactionKey, ack: Request) -> bool {
-        match self.live.get(invite).map(|e| &e.tx) {
-            Some(Transaction::InviteClient(_)) => {
-                self.out
-                    .push_back((invite.clone(), Output::SendRequest(ack)));
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// For a CANCEL's transaction key: the INVITE server transaction it
     /// cancels, if it is still live (else the CANCEL gets 481).
     pub fn cancel_target(&self, cancel: &TransactionKey) -> Option<TransactionKey> {
@@ -413,33 +271,10 @@ impl TransactionTable {
             self.live.remove(key);
         }
     }
-
-    /// A held CANCEL goes out once its INVITE is in Proceeding, and is
-    /// dropped once the INVITE is past it.
-    fn release_held_cancel(&mut self, now: Instant, invite: &TransactionKey) {
-        if !self.held_cancels.contains_key(invite) {
-            return;
-        }
-        let state = match self.live.get(invite).map(|e| &e.tx) {
-            Some(Transaction::InviteClient(t)) => t.state(),
-            _ => InviteClientState::Terminated,
-        };
-        match state {
-            InviteClientState::Calling => {}
-            InviteClientState::Proceeding => {
-                if let Some(held) = self.held_cancels.remove(invite) {
-                    self.start_cancel(now, invite, held.request, held.reliability);
-                }
-            }
-            _ => {
-                if let Some(held) = self.held_cancels.remove(invite) {
-                    let key = TransactionKey::for_request(&held.request);
-                    self.out.push_back((key, Output::Terminated));
-                }
-            }
-        }
-    }
 }
+
+#[path = "table_uac.rs"]
+mod uac;
 
 #[cfg(test)]
 #[path = "table_tests.rs"]

@@ -326,3 +326,24 @@ fn answered_in_time_means_no_cap() {
         "Timer L only"
     );
 }
+
+#[test]
+fn cancel_twice_sends_one_and_a_foreign_cancel_is_refused() {
+    let t0 = Instant::now();
+    let mut table = TransactionTable::new(Timers::default());
+    let inv = invite_via_routes("z9hG4bKu5");
+    let key = table.send_invite(t0, inv.clone(), Reliability::Unreliable);
+    table.on_response(t0, response(&inv, 100));
+    drain(&mut table);
+    let rel = Reliability::Unreliable;
+    let other = cancel_for(&invite_via_routes("z9hG4bKelse"));
+    assert_eq!(table.cancel(t0, &key, other, rel), None);
+    let first = table.cancel(t0, &key, cancel_for(&inv), rel);
+    let second = table.cancel(t0, &key, cancel_for(&inv), rel);
+    assert_eq!(first, second);
+    let sends = drain(&mut table)
+        .into_iter()
+        .filter(|(_, o)| matches!(o, Output::SendRequest(_)))
+        .count();
+    assert_eq!(sends, 1);
+}

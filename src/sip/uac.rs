@@ -25,9 +25,16 @@
 //!    `table.cancel(now, key, req, rel)`; the 487 that follows is ACKed by
 //!    the transaction. A 2xx that crosses the CANCEL is a call: ACK + BYE.
 //! 5. `PassResponse` 300-699: the transaction ACKed it; the leg failed.
+//!
+//! Steps 2 to 5 are [`OutgoingInvite`]'s job: feed it the table's outputs
+//! for the INVITE's key and do what its [`UacAction`]s say.
+
+mod outgoing;
 
 #[cfg(test)]
 mod tests;
+
+pub use outgoing::{OutgoingInvite, UacAction};
 
 use crate::sip::dialog::Local;
 use crate::sip::error::ProtocolError;

@@ -148,7 +148,8 @@ impl Dialog {
 
     /// RFC 3261 §12.2.1.1: loose routing sends to the remote target with
     /// the route set as Route; a strict first hop (no `lr`) becomes the
-    /// Request-URI and the remote target goes last in Route.
+    /// Request-URI (without what a Request-URI may not carry) and the
+    /// remote target goes last in Route.
     fn target_and_routes(&self) -> (Uri, Vec<String>) {
         let as_route = |n: &NameAddr| format!("<{}>", n.uri);
         match self.route_set.first() {
@@ -160,10 +161,28 @@ impl Dialog {
             Some(first) => {
                 let mut routes: Vec<String> = self.route_set[1..].iter().map(as_route).collect();
                 routes.push(format!("<{}>", self.remote_target));
-                (first.uri.clone(), routes)
+                (request_uri_form(&first.uri), routes)
             }
         }
     }
+}
+
+/// §19.1.1 table 1: a Request-URI carries no `?headers` and no `method`
+/// parameter. Parameters follow the host, after the last `@`.
+fn request_uri_form(uri: &Uri) -> Uri {
+    let raw = uri.as_str();
+    let host_at = raw
+        .rfind('@')
+        .map_or_else(|| raw.find(':').unwrap_or(0), |i| i + 1);
+    let (head, tail) = raw.split_at(host_at);
+    let tail = tail.split('?').next().unwrap_or_default();
+    let kept: Vec<&str> = tail
+        .split(';')
+        .enumerate()
+        .filter(|(i, p)| *i == 0 || !p.to_ascii_lowercase().starts_with("method="))
+        .map(|(_, p)| p)
+        .collect();
+    Uri::parse(&format!("{head}{}", kept.join(";"))).unwrap_or_else(|_| uri.clone())
 }
 
 fn is_loose(route: &NameAddr) -> bool {

@@ -89,3 +89,33 @@ From: <sip:c@d>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n";
     let err = Dialog::new_uas(&r, Tag::random()).unwrap_err();
     assert_eq!(err.status(), 400);
 }
+
+#[test]
+fn uas_side_reinvite_and_info_come_from_us_to_the_caller() {
+    let inv = invite("Record-Route: <sip:p1.example.com;lr>\r\n");
+    let mut d = Dialog::new_uas(&inv, Tag("us".into())).unwrap();
+    let local = Local {
+        transport: "TCP".into(),
+        sent_by: "192.0.2.1:5061".into(),
+        user: "hotline".into(),
+    };
+    let re = d.reinvite(&local, b"v=0\r\n".to_vec()).unwrap();
+    let Ok(Message::Request(re)) = parse(&re.to_bytes()) else {
+        panic!("re-INVITE does not parse")
+    };
+    assert_eq!(re.uri().as_str(), "sip:caller@192.0.2.9:5060");
+    assert_eq!(re.from().uri.as_str(), "sip:hotline@example.com");
+    assert_eq!(re.from().tag(), Some(Tag("us".into())));
+    assert_eq!(re.to().display_name.as_deref(), Some("Caller"));
+    assert_eq!(re.to().tag(), Some(Tag("from1".into())));
+    assert_eq!(re.cseq().seq, 1, "our own sequence, not the caller's 10");
+    assert_eq!(re.headers().get("Route"), Some("<sip:p1.example.com;lr>"));
+    assert_eq!(
+        re.headers().get("Contact"),
+        Some("<sip:hotline@192.0.2.1:5061;transport=tcp>")
+    );
+    assert_eq!(re.top_via().transport, "TCP");
+    let ack = d.ack(re.cseq().seq, &local).unwrap();
+    assert_eq!((ack.cseq().seq, ack.method()), (1, &Method::Ack));
+    assert_eq!(d.bye("TCP", "192.0.2.1:5061").unwrap().cseq().seq, 2);
+}

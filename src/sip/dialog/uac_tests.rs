@@ -184,10 +184,15 @@ fn responses_that_make_no_dialog() {
 #[test]
 fn strict_first_hop_on_the_uac_side() {
     // RR as received: p2 (loose, near the phone), strict1 (near us).
-    let rr = "Record-Route: <sip:p2.example.com;lr>\r\nRecord-Route: <sip:strict1.example.com>\r\n";
+    let rr = "Record-Route: <sip:p2.example.com;lr>\r\n\
+              Record-Route: <sip:strict1.example.com;method=INVITE;x=1?Subject=y>\r\n";
     let mut d = Dialog::new_uac(&our_invite(), &ok(rr)).unwrap();
     let bye = wire(&d.bye("UDP", "192.0.2.1:5060").unwrap());
-    assert_eq!(bye.uri().as_str(), "sip:strict1.example.com");
+    assert_eq!(
+        bye.uri().as_str(),
+        "sip:strict1.example.com;x=1",
+        "no method, no headers"
+    );
     assert_eq!(
         routes(&bye),
         ["<sip:p2.example.com;lr>", "<sip:agent@198.51.100.7:5062>"]

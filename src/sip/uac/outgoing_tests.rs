@@ -2,7 +2,10 @@
 //! passes up.
 
 use super::*;
+use std::time::{Duration, Instant};
+
 use crate::sip::message::{parse, Message, Method, Uri};
+use crate::sip::transaction::{Output, Reliability, Timers, TransactionTable};
 use crate::sip::uac::{invite, InviteSpec};
 
 fn local() -> Local {
@@ -160,4 +163,66 @@ fn a_2xx_without_contact_cannot_make_the_call() {
     let r = Response::for_request_with_tag(leg.invite(), 200, "", &Tag("x".into()));
     let acts = leg.on_response(r);
     assert!(matches!(&acts[..], [UacAction::Failed(r)] if r.status == 200));
+}
+
+/// What a call task does with the table's outputs for its leg.
+#[derive(Default)]
+struct Task {
+    wire: Vec<Request>,
+    dialog: Option<Box<Dialog>>,
+    progress: usize,
+}
+
+impl Task {
+    fn pump(&mut self, table: &mut TransactionTable, leg: &mut OutgoingInvite) {
+        while let Some((k, out)) = table.poll_output() {
+            let actions = match out {
+                Output::SendRequest(r) => {
+                    self.wire.push(r);
+                    continue;
+                }
+                Output::PassResponse(r) if k == *leg.key() => leg.on_response(r),
+                Output::Timeout if k == *leg.key() => leg.on_timeout(),
+                _ => continue,
+            };
+            for a in actions {
+                match a {
+                    UacAction::Progress(_) => self.progress += 1,
+                    UacAction::Answered(d, _) => self.dialog = Some(d),
+                    UacAction::Ack(ack) => assert!(table.send_ack(leg.key(), ack)),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+    }
+}
+
+/// The whole path a call task drives, through the real transaction table:
+/// send, 180, 200 -> dialog + ACK, retransmitted 200 -> same ACK, Timer M.
+#[test]
+fn driven_through_the_transaction_table() {
+    let t0 = Instant::now();
+    let mut table = TransactionTable::new(Timers::default());
+    let req = start().invite().clone();
+    let key = table.send_invite(t0, req.clone(), Reliability::Unreliable);
+    let mut leg = OutgoingInvite::new(req, key, local());
+    let mut task = Task::default();
+    task.pump(&mut table, &mut leg);
+    assert_eq!(task.wire.len(), 1, "the INVITE");
+    table.on_response(t0, answer(&leg, 180, "a"));
+    let ok = answer(&leg, 200, "a");
+    table.on_response(t0 + Duration::from_secs(3), ok.clone());
+    task.pump(&mut table, &mut leg);
+    assert_eq!(task.progress, 1);
+    assert!(task.dialog.is_some());
+    assert_eq!(task.wire.len(), 2, "INVITE, ACK");
+    table.on_response(t0 + Duration::from_secs(4), ok);
+    task.pump(&mut table, &mut leg);
+    let wire = &task.wire;
+    assert_eq!(wire.len(), 3);
+    assert_eq!(wire[1], wire[2], "the same ACK again");
+    assert_eq!(wire[1].method(), &Method::Ack);
+    assert_ne!(wire[1].top_via().branch(), wire[0].top_via().branch());
+    table.handle_timeout(t0 + Duration::from_secs(35));
+    assert!(table.is_empty(), "Timer M ended the transaction");
 }

@@ -55,6 +55,7 @@ struct Entry {
 pub struct TransactionTable {
     timers: Timers,
     answer_cap: Option<Duration>,
+    max_live: Option<usize>,
     live: HashMap<TransactionKey, Entry>,
     deadlines: BTreeMap<(Instant, u64), TransactionKey>,
     next_id: u64,
@@ -62,6 +63,7 @@ pub struct TransactionTable {
     /// INVITE client key -> the CANCEL held until it is in Proceeding.
     held_cancels: HashMap<TransactionKey, HeldCancel>,
     touched: u64,
+    refused: u64,
 }
 
 impl TransactionTable {
@@ -76,6 +78,14 @@ impl TransactionTable {
     /// 64*T1). Applies to transactions created from now on.
     pub fn set_answer_cap(&mut self, cap: Duration) {
         self.answer_cap = Some(cap);
+    }
+
+    /// Refuse new server transactions once `max` transactions are live:
+    /// the request gets a stateless 503 with Retry-After and no
+    /// transaction. Unlimited by default; our own client transactions are
+    /// never refused.
+    pub fn set_max_live(&mut self, max: usize) {
+        self.max_live = Some(max);
     }
 
     fn answer_cap(&self) -> Duration {
@@ -96,12 +106,22 @@ impl TransactionTable {
         self.touched
     }
 
+    /// How many requests were refused with 503 over the live limit.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
     /// A live transaction, to look at its state.
     pub fn get(&self, key: &TransactionKey) -> Option<&Transaction> {
         self.live.get(key).map(|e| &e.tx)
     }
 
     /// Route a request from the network.
+    ///
+    /// Over [`Self::set_max_live`] a new request is refused and still
+    /// reported as `New`: its outputs are a 503 and `Terminated`, no
+    /// `PassRequest`, so an owner that routes `New` keys' outputs answers it
+    /// without any other change.
     pub fn on_request(&mut self, now: Instant, req: Request, rel: Reliability) -> Incoming {
         let key = TransactionKey::for_request(&req);
         if self.live.contains_key(&key) {
@@ -110,6 +130,15 @@ impl TransactionTable {
         }
         if req.method() == &Method::Ack {
             return Incoming::Ack(Box::new(req));
+        }
+        if self.max_live.is_some_and(|max| self.live.len() >= max) {
+            let mut busy = Response::for_request(&req, 503, "");
+            busy.headers.push("Retry-After", "5");
+            self.refused += 1;
+            self.out
+                .push_back((key.clone(), Output::SendResponse(busy)));
+            self.out.push_back((key.clone(), Output::Terminated));
+            return Incoming::New(key);
         }
         let tx = self.new_server(now, req, rel);
         self.insert(key.clone(), tx);

@@ -347,3 +347,32 @@ fn cancel_twice_sends_one_and_a_foreign_cancel_is_refused() {
         .count();
     assert_eq!(sends, 1);
 }
+
+#[test]
+fn over_the_live_limit_new_requests_get_a_stateless_503() {
+    let t0 = Instant::now();
+    let mut table = TransactionTable::new(Timers::default());
+    table.set_max_live(2);
+    let rel = Reliability::Unreliable;
+    table.on_request(t0, request("INVITE", "z9hG4bKl1"), rel);
+    let ours = table.send_request(t0, request("BYE", "z9hG4bKl2"), rel);
+    drain(&mut table);
+    let Incoming::New(key) = table.on_request(t0, request("INVITE", "z9hG4bKl3"), rel) else {
+        panic!()
+    };
+    let outs = drain(&mut table);
+    assert!(
+        matches!(&outs[..], [(k, Output::SendResponse(r)), (_, Output::Terminated)]
+            if *k == key && r.status == 503 && r.headers.get("Retry-After") == Some("5"))
+    );
+    assert_eq!((table.len(), table.refused()), (2, 1));
+    assert!(table.get(&key).is_none(), "no state kept for it");
+    // Retransmissions of a live one still match, and we may still send.
+    assert!(matches!(
+        table.on_request(t0, request("INVITE", "z9hG4bKl1"), rel),
+        Incoming::Matched(_)
+    ));
+    assert!(table.get(&ours).is_some());
+    table.send_request(t0, request("OPTIONS", "z9hG4bKl4"), rel);
+    assert_eq!(table.len(), 3, "client transactions are never refused");
+}

@@ -10,11 +10,15 @@
 //! when it changes), so it never grows with stale entries; `poll_timeout`
 //! reads its first key, `handle_timeout` pops only what is due.
 //!
-//! Server transactions the TU never answers are capped (default 64*T1,
-//! [`TransactionTable::set_answer_cap`]): an INVITE gets a 500 from the
+//! Server transactions the TU never answers are capped
+//! ([`TransactionTable::set_answer_caps`]): an INVITE gets a 500 from the
 //! transaction itself (the caller must not ring into nothing, and the
 //! transaction then ends through Completed), a non-INVITE ends silently
 //! (its client's Timer F has fired by then; a response would be dropped).
+//! The defaults bound the TU, not the network, so they do not shrink with
+//! a small configured T1: INVITE 60 s (twice the longest ringing the
+//! configuration allows, 3 rings of 10 s), non-INVITE 32 s (Timer F at the
+//! standard T1); each at least 64*T1.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -54,7 +58,8 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct TransactionTable {
     timers: Timers,
-    answer_cap: Option<Duration>,
+    /// (INVITE, non-INVITE) caps; `None` for the defaults.
+    answer_caps: Option<(Duration, Duration)>,
     max_live: Option<usize>,
     live: HashMap<TransactionKey, Entry>,
     deadlines: BTreeMap<(Instant, u64), TransactionKey>,
@@ -74,10 +79,11 @@ impl TransactionTable {
         }
     }
 
-    /// How long the TU may leave a server transaction unanswered (default
-    /// 64*T1). Applies to transactions created from now on.
-    pub fn set_answer_cap(&mut self, cap: Duration) {
-        self.answer_cap = Some(cap);
+    /// How long the TU may leave an INVITE and a non-INVITE server
+    /// transaction without a final response. Applies to transactions
+    /// created from now on.
+    pub fn set_answer_caps(&mut self, invite: Duration, non_invite: Duration) {
+        self.answer_caps = Some((invite, non_invite));
     }
 
     /// Refuse new server transactions once `max` transactions are live:
@@ -88,8 +94,18 @@ impl TransactionTable {
         self.max_live = Some(max);
     }
 
-    fn answer_cap(&self) -> Duration {
-        self.answer_cap.unwrap_or_else(|| self.timers.timeout())
+    fn answer_cap(&self, method: &Method) -> Duration {
+        let (invite, non_invite) = self.answer_caps.unwrap_or_else(|| {
+            let f = self.timers.timeout();
+            (
+                f.max(Duration::from_secs(60)),
+                f.max(Duration::from_secs(32)),
+            )
+        });
+        match method {
+            Method::Invite => invite,
+            _ => non_invite,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -147,7 +163,7 @@ impl TransactionTable {
 
     /// The server transaction for a new request, with the answer cap set.
     fn new_server(&self, now: Instant, req: Request, rel: Reliability) -> Transaction {
-        let deadline = now + self.answer_cap();
+        let deadline = now + self.answer_cap(req.method());
         if req.method() == &Method::Invite {
             let mut t = InviteServer::new(now, req, self.timers, rel);
             t.answer_by(deadline);

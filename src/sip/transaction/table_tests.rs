@@ -282,32 +282,49 @@ fn unanswered_invite_gets_500_and_unanswered_non_invite_ends_silently() {
     assert_eq!(
         table.poll_timeout(),
         Some(t0 + Duration::from_secs(32)),
-        "cap = 64*T1"
+        "non-INVITE cap: 32 s"
     );
     table.handle_timeout(t0 + Duration::from_secs(32));
     let outs = drain(&mut table);
-    assert!(outs
-        .iter()
-        .any(|(k, o)| *k == ikey && matches!(o, Output::SendResponse(r) if r.status == 500)));
-    assert!(outs.contains(&(okey.clone(), Output::Timeout)));
-    assert!(outs.contains(&(okey.clone(), Output::Terminated)));
-    assert!(!outs
-        .iter()
-        .any(|(k, o)| *k == okey && matches!(o, Output::SendResponse(_))));
+    assert_eq!(
+        outs,
+        vec![(okey.clone(), Output::Timeout), (okey, Output::Terminated)],
+        "no response for the OPTIONS"
+    );
+    assert_eq!(
+        table.poll_timeout(),
+        Some(t0 + Duration::from_secs(60)),
+        "INVITE cap: 60 s"
+    );
+    table.handle_timeout(t0 + Duration::from_secs(60));
+    let outs = drain(&mut table);
+    assert!(matches!(&outs[..], [(k, Output::SendResponse(r))] if *k == ikey && r.status == 500));
     assert!(
         matches!(table.get(&ikey), Some(Transaction::InviteServer(t)) if t.state() == InviteState::Completed)
     );
     // The INVITE then ends through Completed: Timer H without an ACK.
-    table.handle_timeout(t0 + Duration::from_secs(64));
+    table.handle_timeout(t0 + Duration::from_secs(92));
     assert!(drain(&mut table).contains(&(ikey, Output::Terminated)));
     assert!(table.is_empty());
+}
+
+#[test]
+fn caps_do_not_shrink_with_a_small_t1() {
+    let t0 = Instant::now();
+    let timers = Timers {
+        t1: Duration::from_millis(10),
+        ..Timers::default()
+    };
+    let mut table = TransactionTable::new(timers);
+    table.on_request(t0, request("INVITE", "z9hG4bKcap4"), Reliability::Reliable);
+    assert_eq!(table.poll_timeout(), Some(t0 + Duration::from_secs(60)));
 }
 
 #[test]
 fn answered_in_time_means_no_cap() {
     let t0 = Instant::now();
     let mut table = TransactionTable::new(Timers::default());
-    table.set_answer_cap(Duration::from_secs(5));
+    table.set_answer_caps(Duration::from_secs(5), Duration::from_secs(1));
     let inv = request("INVITE", "z9hG4bKcap3");
     let Incoming::New(key) = table.on_request(t0, inv.clone(), Reliability::Reliable) else {
         panic!()

@@ -21,7 +21,7 @@ mod requests;
 use crate::sip::error::ProtocolError;
 use crate::sip::message::{CSeq, CallId, Method, NameAddr, Request, Response, Tag, Uri};
 
-pub use requests::Local;
+pub use requests::{Body, Local};
 
 /// A fresh local tag for the To of our responses (RFC 3261 §19.3).
 pub fn new_local_tag() -> Tag {

@@ -1,12 +1,27 @@
-//! Dialog state on our (UAS) side: its id, CSeq numbering, and building the
-//! in-dialog requests we send (BYE) from what the INVITE told us.
+//! Dialog state on either side of a call (RFC 3261 §12): its id, CSeq
+//! numbering, route set and remote target, and (in [`requests`]) building
+//! the in-dialog requests we send: ACK for a 2xx, BYE, re-INVITE, UPDATE,
+//! INFO.
 //!
-//! RFC 3261 §12: the UAS takes the route set from the INVITE's Record-Route
-//! in order, the remote target from its Contact, and its own tag from the
-//! To tag it put in the 2xx.
+//! hotline is the UAS of the caller's leg and the UAC of the agent's leg,
+//! and the two sides differ only in where the dialog's parts come from:
+//! - UAS ([`Dialog::new_uas`]): route set from the INVITE's Record-Route in
+//!   order, remote target from its Contact, our tag the To tag of our 2xx.
+//! - UAC ([`Dialog::new_uac`]): route set from the response's Record-Route
+//!   in reverse order (§12.1.2: the list was built from the UAS towards
+//!   us), remote target from its Contact, remote tag from its To, and our
+//!   CSeq continuing from the INVITE's. A 1xx with a To tag makes an early
+//!   dialog, which the 2xx confirms ([`Dialog::confirm`]).
+//!
+//! Once built, both are the same thing: requests carry our party (with our
+//! tag) in From and theirs in To, so the builders need no side.
+
+mod requests;
 
 use crate::sip::error::ProtocolError;
-use crate::sip::message::{Branch, CSeq, CallId, Headers, Method, NameAddr, Request, Tag, Uri};
+use crate::sip::message::{CSeq, CallId, Method, NameAddr, Request, Response, Tag, Uri};
+
+pub use requests::{Body, Local};
 
 /// A fresh local tag for the To of our responses (RFC 3261 §19.3).
 pub fn new_local_tag() -> Tag {
@@ -23,7 +38,8 @@ pub struct DialogId {
 
 impl DialogId {
     /// The dialog an incoming request claims to belong to: `None` when it
-    /// carries no To tag (then it is not in a dialog) or no From tag.
+    /// carries no To tag (then it is not in a dialog) or no From tag. Works
+    /// on both legs: in a request from the peer, the To tag is ours.
     pub fn for_incoming(req: &Request) -> Option<DialogId> {
         Some(DialogId {
             call_id: req.call_id().clone(),
@@ -31,45 +47,95 @@ impl DialogId {
             remote_tag: req.from().tag()?,
         })
     }
+
+    /// The dialog a response to one of our requests belongs to: our tag is
+    /// in From, the peer's in To. `None` before the peer chose a tag (100
+    /// Trying) or when a header is broken. Two forks of one INVITE answer
+    /// with different To tags, hence different dialogs.
+    pub fn for_response(resp: &Response) -> Option<DialogId> {
+        Some(DialogId {
+            call_id: resp.call_id()?,
+            local_tag: resp.from()?.tag()?,
+            remote_tag: resp.to_tag()?,
+        })
+    }
 }
 
-/// Our side of an established dialog.
+/// §12: a dialog made by a provisional response is early until the 2xx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogState {
+    Early,
+    Confirmed,
+}
+
+/// Our side of a dialog.
 #[derive(Debug, Clone)]
 pub struct Dialog {
     pub id: DialogId,
-    /// Where in-dialog requests go (the caller's Contact).
+    /// Where in-dialog requests go (the peer's Contact).
     pub remote_target: Uri,
-    /// Record-Route entries as received, in order (UAS keeps the order).
+    /// The route set in the order our requests visit it (first = next hop).
     pub route_set: Vec<NameAddr>,
-    /// The INVITE's To value, without tag: our address in this dialog.
+    state: DialogState,
+    /// Our From in the requests we send, tag included.
     local_party: String,
-    /// The INVITE's From value, tag included: the caller.
+    /// Their To in the requests we send, tag included.
     remote_party: String,
     local_cseq: u32,
-    remote_cseq: u32,
+    /// Highest CSeq seen from the peer; `None` while empty (UAC, §12.1.2).
+    remote_cseq: Option<u32>,
+}
+
+fn bad(header: &'static str, detail: &str) -> ProtocolError {
+    ProtocolError::BadHeader {
+        header,
+        detail: detail.into(),
+    }
 }
 
 impl Dialog {
     /// Build the dialog an INVITE creates when we answer it with `local_tag`.
     /// An INVITE without a usable Contact cannot create a dialog (400).
     pub fn new_uas(invite: &Request, local_tag: Tag) -> Result<Dialog, ProtocolError> {
-        let contact =
-            invite
-                .contacts()
-                .into_iter()
-                .next()
-                .ok_or_else(|| ProtocolError::BadHeader {
-                    header: "Contact",
-                    detail: "missing or malformed in INVITE".into(),
-                })?;
-        let remote_tag = invite
-            .from()
-            .tag()
-            .ok_or_else(|| ProtocolError::BadHeader {
-                header: "From",
-                detail: "no tag".into(),
-            })?;
-        let local_party = invite.headers().get("To").unwrap_or_default().to_string();
+        let contact = invite
+            .contacts()
+            .into_iter()
+            .next()
+            .ok_or_else(|| bad("Contact", "missing or malformed in INVITE"))?;
+        let remote_tag = invite.from().tag().ok_or_else(|| bad("From", "no tag"))?;
+        let to = invite.headers().get("To").unwrap_or_default();
+        Ok(Dialog {
+            id: DialogId {
+                call_id: invite.call_id().clone(),
+                local_tag: local_tag.clone(),
+                remote_tag,
+            },
+            remote_target: contact.uri,
+            route_set: invite.record_routes(),
+            state: DialogState::Confirmed,
+            local_party: format!("{to};tag={local_tag}"),
+            remote_party: invite.headers().get("From").unwrap_or_default().to_string(),
+            // RFC 3261 §12.1.1: the UAS's local sequence starts empty; any
+            // value below 2^31 will do for our first request.
+            local_cseq: 0,
+            remote_cseq: Some(invite.cseq().seq),
+        })
+    }
+
+    /// Build the dialog a response to our INVITE creates (§12.1.2): a 2xx
+    /// makes it confirmed, a 101-199 with a To tag early. Without a To tag
+    /// or a Contact there is no dialog to build.
+    pub fn new_uac(invite: &Request, resp: &Response) -> Result<Dialog, ProtocolError> {
+        let state = match resp.status {
+            101..=199 => DialogState::Early,
+            200..=299 => DialogState::Confirmed,
+            _ => return Err(bad("Status", "only 101-299 responses create dialogs")),
+        };
+        let local_tag = invite.from().tag().ok_or_else(|| bad("From", "no tag"))?;
+        let remote_tag = resp.to_tag().ok_or_else(|| bad("To", "no tag"))?;
+        let contact = resp
+            .contact()
+            .ok_or_else(|| bad("Contact", "missing or malformed in response"))?;
         Ok(Dialog {
             id: DialogId {
                 call_id: invite.call_id().clone(),
@@ -77,14 +143,45 @@ impl Dialog {
                 remote_tag,
             },
             remote_target: contact.uri,
-            route_set: invite.record_routes(),
-            local_party,
-            remote_party: invite.headers().get("From").unwrap_or_default().to_string(),
-            // RFC 3261 §12.1.1: the UAS's local sequence starts empty; any
-            // value below 2^31 will do for our first request.
-            local_cseq: 0,
-            remote_cseq: invite.cseq().seq,
+            route_set: uac_route_set(resp),
+            state,
+            local_party: invite.headers().get("From").unwrap_or_default().to_string(),
+            remote_party: resp.headers.get("To").unwrap_or_default().to_string(),
+            local_cseq: invite.cseq().seq,
+            remote_cseq: None,
         })
+    }
+
+    pub fn state(&self) -> DialogState {
+        self.state
+    }
+
+    /// The 2xx for an early dialog arrived (§13.2.2.4): confirm it and
+    /// recompute the route set and remote target from the 2xx. A 2xx with
+    /// another To tag belongs to another fork: an error here, and a dialog
+    /// of its own ([`Dialog::new_uac`]) to ACK and BYE.
+    pub fn confirm(&mut self, resp: &Response) -> Result<(), ProtocolError> {
+        if !(200..300).contains(&resp.status) {
+            return Err(bad("Status", "only a 2xx confirms a dialog"));
+        }
+        if resp.to_tag().as_ref() != Some(&self.id.remote_tag) {
+            return Err(bad("To", "tag of another dialog"));
+        }
+        if self.state == DialogState::Early {
+            self.route_set = uac_route_set(resp);
+            self.state = DialogState::Confirmed;
+        }
+        if let Some(contact) = resp.contact() {
+            self.remote_target = contact.uri;
+        }
+        Ok(())
+    }
+
+    /// A target refresh (re-INVITE or UPDATE, either way, §12.2): the
+    /// peer's new Contact becomes the remote target. The route set never
+    /// changes once the dialog is confirmed.
+    pub fn refresh_target(&mut self, contact: &NameAddr) {
+        self.remote_target = contact.uri.clone();
     }
 
     /// The CSeq number for the next request we send.
@@ -99,164 +196,23 @@ impl Dialog {
         if cseq.method == Method::Ack || cseq.method == Method::Cancel {
             return true;
         }
-        if cseq.seq <= self.remote_cseq {
+        if self.remote_cseq.is_some_and(|r| cseq.seq <= r) {
             return false;
         }
-        self.remote_cseq = cseq.seq;
+        self.remote_cseq = Some(cseq.seq);
         true
-    }
-
-    /// Build a BYE for this dialog. `transport` (`UDP`/`TCP`) and `sent_by`
-    /// (`host:port` we listen on) go into our Via.
-    pub fn bye(&mut self, transport: &str, sent_by: &str) -> Result<Request, ProtocolError> {
-        let seq = self.next_cseq();
-        self.request(Method::Bye, seq, transport, sent_by)
-    }
-
-    fn request(
-        &self,
-        method: Method,
-        seq: u32,
-        transport: &str,
-        sent_by: &str,
-    ) -> Result<Request, ProtocolError> {
-        let branch = Branch(format!("{}{:016x}", Branch::MAGIC, rand::random::<u64>()));
-        let (uri, routes) = self.target_and_routes();
-        let mut h = Headers::new();
-        h.push(
-            "Via",
-            format!("SIP/2.0/{transport} {sent_by};branch={branch};rport"),
-        );
-        h.push("Max-Forwards", "70");
-        h.push(
-            "From",
-            format!("{};tag={}", self.local_party, self.id.local_tag),
-        );
-        h.push("To", self.remote_party.clone());
-        h.push("Call-ID", self.id.call_id.as_str());
-        h.push("CSeq", format!("{seq} {method}"));
-        for r in routes {
-            h.push("Route", r);
-        }
-        Request::from_parts(method, uri, h, Vec::new())
-    }
-
-    /// RFC 3261 §12.2.1.1: loose routing sends to the remote target with
-    /// the route set as Route; a strict first hop (no `lr`) becomes the
-    /// Request-URI and the remote target goes last in Route.
-    fn target_and_routes(&self) -> (Uri, Vec<String>) {
-        let as_route = |n: &NameAddr| format!("<{}>", n.uri);
-        match self.route_set.first() {
-            None => (self.remote_target.clone(), Vec::new()),
-            Some(first) if is_loose(first) => (
-                self.remote_target.clone(),
-                self.route_set.iter().map(as_route).collect(),
-            ),
-            Some(first) => {
-                let mut routes: Vec<String> = self.route_set[1..].iter().map(as_route).collect();
-                routes.push(format!("<{}>", self.remote_target));
-                (first.uri.clone(), routes)
-            }
-        }
     }
 }
 
-fn is_loose(route: &NameAddr) -> bool {
-    route
-        .uri
-        .sip()
-        .is_some_and(|s| s.params.iter().any(|(n, _)| n == "lr"))
+/// §12.1.2: the UAC's route set is the Record-Route list reversed.
+fn uac_route_set(resp: &Response) -> Vec<NameAddr> {
+    let mut routes = resp.record_routes();
+    routes.reverse();
+    routes
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sip::message::{parse, Message};
+mod tests;
 
-    fn invite(extra: &str) -> Request {
-        let text = format!(
-            "INVITE sip:hotline@192.0.2.1 SIP/2.0\r\n\
-             Via: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKabc\r\n\
-             From: \"Caller\" <sip:caller@example.net>;tag=from1\r\n\
-             To: <sip:hotline@example.com>\r\n\
-             Call-ID: call-1@example.net\r\n\
-             CSeq: 10 INVITE\r\n\
-             Contact: <sip:caller@192.0.2.9:5060>\r\n{extra}\r\n"
-        );
-        match parse(text.as_bytes()) {
-            Ok(Message::Request(r)) => r,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn bye_without_route_set_goes_to_contact() {
-        let mut d = Dialog::new_uas(&invite(""), Tag("us".into())).unwrap();
-        let bye = d.bye("UDP", "192.0.2.1:5060").unwrap();
-        assert_eq!(bye.method(), &Method::Bye);
-        assert_eq!(bye.uri().as_str(), "sip:caller@192.0.2.9:5060");
-        assert_eq!(bye.call_id().as_str(), "call-1@example.net");
-        assert_eq!(bye.from().tag(), Some(Tag("us".into())));
-        assert_eq!(bye.to().tag(), Some(Tag("from1".into())));
-        assert_eq!(bye.cseq().seq, 1);
-        assert!(bye.top_via().branch().unwrap().is_rfc3261());
-        assert!(bye.headers().get("Route").is_none());
-        let again = d.bye("UDP", "192.0.2.1:5060").unwrap();
-        assert_eq!(again.cseq().seq, 2);
-        assert_ne!(again.top_via().branch(), bye.top_via().branch());
-    }
-
-    #[test]
-    fn bye_uses_record_route_in_order() {
-        let inv = invite("Record-Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n");
-        let mut d = Dialog::new_uas(&inv, Tag("us".into())).unwrap();
-        let bye = d.bye("UDP", "192.0.2.1:5060").unwrap();
-        let routes: Vec<&str> = bye.headers().get_all("Route").collect();
-        assert_eq!(
-            routes,
-            ["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]
-        );
-        assert_eq!(bye.uri().as_str(), "sip:caller@192.0.2.9:5060");
-    }
-
-    #[test]
-    fn strict_router_becomes_request_uri() {
-        let inv = invite("Record-Route: <sip:strict.example.com>\r\n");
-        let mut d = Dialog::new_uas(&inv, Tag("us".into())).unwrap();
-        let bye = d.bye("UDP", "192.0.2.1:5060").unwrap();
-        assert_eq!(bye.uri().as_str(), "sip:strict.example.com");
-        assert_eq!(
-            bye.headers().get("Route"),
-            Some("<sip:caller@192.0.2.9:5060>")
-        );
-    }
-
-    #[test]
-    fn ids_and_cseq_ordering() {
-        let inv = invite("");
-        assert_eq!(DialogId::for_incoming(&inv), None, "no To tag yet");
-        let mut d = Dialog::new_uas(&inv, Tag("us".into())).unwrap();
-        assert_eq!(d.id.remote_tag, Tag("from1".into()));
-        let older = CSeq {
-            seq: 10,
-            method: Method::Bye,
-        };
-        let newer = CSeq {
-            seq: 11,
-            method: Method::Bye,
-        };
-        assert!(!d.accept_remote_cseq(&older));
-        assert!(d.accept_remote_cseq(&newer));
-    }
-
-    #[test]
-    fn invite_without_contact_cannot_make_a_dialog() {
-        let text = b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
-From: <sip:c@d>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n";
-        let Ok(Message::Request(r)) = parse(text) else {
-            panic!("should parse")
-        };
-        let err = Dialog::new_uas(&r, Tag::random()).unwrap_err();
-        assert_eq!(err.status(), 400);
-    }
-}
+#[cfg(test)]
+mod uac_tests;

@@ -16,7 +16,11 @@
 //!   that routes messages to them.
 //! - [`uas`]: the UAS-core piece RFC 6026 moved out of the transaction: the
 //!   2xx-to-INVITE retransmission until ACK ([`uas::AckWaiter`]).
-//! - [`dialog`]: dialog identity, local tags, CSeq, building in-dialog BYE.
+//! - [`dialog`]: dialogs on either leg (UAS: the caller's, UAC: the agent's):
+//!   identity, route set, CSeq, building in-dialog ACK, BYE, re-INVITE,
+//!   UPDATE and INFO.
+//! - [`uac`]: pure builders for the requests that ring an agent: INVITE to a
+//!   registered contact, CANCEL, OPTIONS keep-alive.
 //! - [`registrar`]: REGISTER (RFC 3261 §10.3) sans-io: an authenticated
 //!   request and an agent's bindings in, the new binding set or a refusal
 //!   (423, 500, 403, 400) out, and the 200 that lists the bindings.
@@ -46,5 +50,6 @@ pub mod message;
 pub mod registrar;
 pub mod transaction;
 pub mod transport;
+pub mod uac;
 pub mod uas;
 pub mod validate;

@@ -145,7 +145,7 @@ impl InviteClient {
                     }
                 }
             },
-            // RFC 6026 §8.4: every 2xx in Accepted goes to the TU (a
+            // RFC 6026, Accepted: every 2xx goes to the TU (a
             // retransmission to re-ACK, or another fork's answer).
             (Accepted, Input::Response(resp)) if (200..300).contains(&resp.status) => {
                 self.out.push_back(Output::PassResponse(resp))

@@ -19,6 +19,7 @@
 
 mod client;
 mod invite_client;
+mod kind;
 mod server;
 mod table;
 

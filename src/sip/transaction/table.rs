@@ -10,72 +10,26 @@
 //! when it changes), so it never grows with stale entries; `poll_timeout`
 //! reads its first key, `handle_timeout` pops only what is due.
 //!
-//! Server transactions the TU never answers are capped (default 64*T1,
-//! [`TransactionTable::set_answer_cap`]): an INVITE gets a 500 from the
+//! Server transactions the TU never answers are capped
+//! ([`TransactionTable::set_answer_caps`]): an INVITE gets a 500 from the
 //! transaction itself (the caller must not ring into nothing, and the
 //! transaction then ends through Completed), a non-INVITE ends silently
 //! (its client's Timer F has fired by then; a response would be dropped).
+//! The defaults bound the TU, not the network, so they do not shrink with
+//! a small configured T1: INVITE 60 s (twice the longest ringing the
+//! configuration allows, 3 rings of 10 s), non-INVITE 32 s (Timer F at the
+//! standard T1); each at least 64*T1.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+pub use super::kind::Transaction;
 use super::{
-    Input, InviteClient, InviteClientState, InviteServer, NonInviteClient, NonInviteServer, Output,
-    Reliability, Timers, TransactionKey,
+    Input, InviteServer, NonInviteClient, NonInviteServer, Output, Reliability, Timers,
+    TransactionKey,
 };
 use crate::sip::message::{Method, Request, Response};
-
-/// Any of our transaction kinds.
-#[derive(Debug)]
-pub enum Transaction {
-    InviteServer(InviteServer),
-    NonInviteServer(NonInviteServer),
-    /// Boxed: it keeps a copy of the request to retransmit.
-    NonInviteClient(Box<NonInviteClient>),
-    /// Boxed: it keeps the INVITE and the ACK of a non-2xx.
-    InviteClient(Box<InviteClient>),
-}
-
-impl Transaction {
-    pub fn handle(&mut self, now: Instant, input: Input) {
-        match self {
-            Transaction::InviteServer(t) => t.handle(now, input),
-            Transaction::NonInviteServer(t) => t.handle(now, input),
-            Transaction::NonInviteClient(t) => t.handle(now, input),
-            Transaction::InviteClient(t) => t.handle(now, input),
-        }
-    }
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        match self {
-            Transaction::InviteServer(t) => t.poll_timeout(),
-            Transaction::NonInviteServer(t) => t.poll_timeout(),
-            Transaction::NonInviteClient(t) => t.poll_timeout(),
-            Transaction::InviteClient(t) => t.poll_timeout(),
-        }
-    }
-    pub fn poll_output(&mut self) -> Option<Output> {
-        match self {
-            Transaction::InviteServer(t) => t.poll_output(),
-            Transaction::NonInviteServer(t) => t.poll_output(),
-            Transaction::NonInviteClient(t) => t.poll_output(),
-            Transaction::InviteClient(t) => t.poll_output(),
-        }
-    }
-    pub fn is_terminated(&self) -> bool {
-        match self {
-            Transaction::InviteServer(t) => t.is_terminated(),
-            Transaction::NonInviteServer(t) => t.is_terminated(),
-            Transaction::NonInviteClient(t) => t.is_terminated(),
-            Transaction::InviteClient(t) => t.is_terminated(),
-        }
-    }
-    fn is_server(&self) -> bool {
-        matches!(
-            self,
-            Transaction::InviteServer(_) | Transaction::NonInviteServer(_)
-        )
-    }
-}
+use uac::HeldCancel;
 
 /// Where an incoming message went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,18 +54,13 @@ struct Entry {
     deadline: Option<Instant>,
 }
 
-/// A CANCEL that must wait for the INVITE's first provisional (§9.1).
-#[derive(Debug)]
-struct HeldCancel {
-    request: Request,
-    reliability: Reliability,
-}
-
 /// All live transactions of one UA.
 #[derive(Debug, Default)]
 pub struct TransactionTable {
     timers: Timers,
-    answer_cap: Option<Duration>,
+    /// (INVITE, non-INVITE) caps; `None` for the defaults.
+    answer_caps: Option<(Duration, Duration)>,
+    max_live: Option<usize>,
     live: HashMap<TransactionKey, Entry>,
     deadlines: BTreeMap<(Instant, u64), TransactionKey>,
     next_id: u64,
@@ -119,6 +68,7 @@ pub struct TransactionTable {
     /// INVITE client key -> the CANCEL held until it is in Proceeding.
     held_cancels: HashMap<TransactionKey, HeldCancel>,
     touched: u64,
+    refused: u64,
 }
 
 impl TransactionTable {
@@ -129,14 +79,33 @@ impl TransactionTable {
         }
     }
 
-    /// How long the TU may leave a server transaction unanswered (default
-    /// 64*T1). Applies to transactions created from now on.
-    pub fn set_answer_cap(&mut self, cap: Duration) {
-        self.answer_cap = Some(cap);
+    /// How long the TU may leave an INVITE and a non-INVITE server
+    /// transaction without a final response. Applies to transactions
+    /// created from now on.
+    pub fn set_answer_caps(&mut self, invite: Duration, non_invite: Duration) {
+        self.answer_caps = Some((invite, non_invite));
     }
 
-    fn answer_cap(&self) -> Duration {
-        self.answer_cap.unwrap_or_else(|| self.timers.timeout())
+    /// Refuse new server transactions once `max` transactions are live:
+    /// the request gets a stateless 503 with Retry-After and no
+    /// transaction. Unlimited by default; our own client transactions are
+    /// never refused.
+    pub fn set_max_live(&mut self, max: usize) {
+        self.max_live = Some(max);
+    }
+
+    fn answer_cap(&self, method: &Method) -> Duration {
+        let (invite, non_invite) = self.answer_caps.unwrap_or_else(|| {
+            let f = self.timers.timeout();
+            (
+                f.max(Duration::from_secs(60)),
+                f.max(Duration::from_secs(32)),
+            )
+        });
+        match method {
+            Method::Invite => invite,
+            _ => non_invite,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -153,12 +122,22 @@ impl TransactionTable {
         self.touched
     }
 
+    /// How many requests were refused with 503 over the live limit.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
     /// A live transaction, to look at its state.
     pub fn get(&self, key: &TransactionKey) -> Option<&Transaction> {
         self.live.get(key).map(|e| &e.tx)
     }
 
     /// Route a request from the network.
+    ///
+    /// Over [`Self::set_max_live`] a new request is refused and still
+    /// reported as `New`: its outputs are a 503 and `Terminated`, no
+    /// `PassRequest`, so an owner that routes `New` keys' outputs answers it
+    /// without any other change.
     pub fn on_request(&mut self, now: Instant, req: Request, rel: Reliability) -> Incoming {
         let key = TransactionKey::for_request(&req);
         if self.live.contains_key(&key) {
@@ -168,6 +147,15 @@ impl TransactionTable {
         if req.method() == &Method::Ack {
             return Incoming::Ack(Box::new(req));
         }
+        if self.max_live.is_some_and(|max| self.live.len() >= max) {
+            let mut busy = Response::for_request(&req, 503, "");
+            busy.headers.push("Retry-After", "5");
+            self.refused += 1;
+            self.out
+                .push_back((key.clone(), Output::SendResponse(busy)));
+            self.out.push_back((key.clone(), Output::Terminated));
+            return Incoming::New(key);
+        }
         let tx = self.new_server(now, req, rel);
         self.insert(key.clone(), tx);
         Incoming::New(key)
@@ -175,7 +163,7 @@ impl TransactionTable {
 
     /// The server transaction for a new request, with the answer cap set.
     fn new_server(&self, now: Instant, req: Request, rel: Reliability) -> Transaction {
-        let deadline = now + self.answer_cap();
+        let deadline = now + self.answer_cap(req.method());
         if req.method() == &Method::Invite {
             let mut t = InviteServer::new(now, req, self.timers, rel);
             t.answer_by(deadline);
@@ -224,91 +212,6 @@ impl TransactionTable {
         let tx = NonInviteClient::new(now, req, self.timers, rel);
         self.insert(key.clone(), Transaction::NonInviteClient(Box::new(tx)));
         key
-    }
-
-    /// Start an INVITE client transaction (ringing an agent, a re-INVITE).
-    pub fn send_invite(
-        &mut self,
-        now: Instant,
-        invite: Request,
-        rel: Reliability,
-    ) -> TransactionKey {
-        let key = TransactionKey::for_request(&invite);
-        let tx = InviteClient::new(now, invite, self.timers, rel);
-        self.insert(key.clone(), Transaction::InviteClient(Box::new(tx)));
-        key
-    }
-
-    /// Cancel our pending INVITE `invite` with `cancel` (built by
-    /// [`crate::sip::uac::cancel`]). Returns the CANCEL's own transaction
-    /// key, or `None` when there is nothing left to cancel (the INVITE got
-    /// its final answer or is gone: a 2xx must then be ACKed and BYEd).
-    ///
-    /// §9.1: a CANCEL must not be sent before a provisional response, so
-    /// while the INVITE is still in Calling the CANCEL is held and goes out
-    /// with the first 1xx; if a final (or Timer B) comes first it is
-    /// dropped and its key reports only `Terminated`.
-    pub fn cancel(
-        &mut self,
-        now: Instant,
-        invite: &TransactionKey,
-        cancel: Request,
-        rel: Reliability,
-    ) -> Option<TransactionKey> {
-        let state = match self.live.get(invite).map(|e| &e.tx) {
-            Some(Transaction::InviteClient(t)) => t.state(),
-            _ => return None,
-        };
-        let cancel_key = TransactionKey::for_request(&cancel);
-        match state {
-            InviteClientState::Calling => {
-                self.held_cancels.insert(
-                    invite.clone(),
-                    HeldCancel {
-                        request: cancel,
-                        reliability: rel,
-                    },
-                );
-                Some(cancel_key)
-            }
-            InviteClientState::Proceeding => {
-                self.start_cancel(now, invite, cancel, rel);
-                Some(cancel_key)
-            }
-            _ => None,
-        }
-    }
-
-    fn start_cancel(
-        &mut self,
-        now: Instant,
-        invite: &TransactionKey,
-        cancel: Request,
-        rel: Reliability,
-    ) {
-        if let Some(Entry {
-            tx: Transaction::InviteClient(t),
-            ..
-        }) = self.live.get_mut(invite)
-        {
-            t.cancel_sent(now);
-        }
-        self.settle(invite);
-        self.send_request(now, cancel, rel);
-    }
-
-    /// Send the TU's ACK for a 2xx to our INVITE `invite` on that INVITE's
-    /// route (the ACK is a transaction of its own with no state: §17.1.1.3).
-    /// Returns false once the INVITE transaction is gone (Timer M passed).
-    pub fn send_ack(&mut self, invite: &TransactionKey, ack: Request) -> bool {
-        match self.live.get(invite).map(|e| &e.tx) {
-            Some(Transaction::InviteClient(_)) => {
-                self.out
-                    .push_back((invite.clone(), Output::SendRequest(ack)));
-                true
-            }
-            _ => false,
-        }
     }
 
     /// For a CANCEL's transaction key: the INVITE server transaction it
@@ -413,33 +316,10 @@ impl TransactionTable {
             self.live.remove(key);
         }
     }
-
-    /// A held CANCEL goes out once its INVITE is in Proceeding, and is
-    /// dropped once the INVITE is past it.
-    fn release_held_cancel(&mut self, now: Instant, invite: &TransactionKey) {
-        if !self.held_cancels.contains_key(invite) {
-            return;
-        }
-        let state = match self.live.get(invite).map(|e| &e.tx) {
-            Some(Transaction::InviteClient(t)) => t.state(),
-            _ => InviteClientState::Terminated,
-        };
-        match state {
-            InviteClientState::Calling => {}
-            InviteClientState::Proceeding => {
-                if let Some(held) = self.held_cancels.remove(invite) {
-                    self.start_cancel(now, invite, held.request, held.reliability);
-                }
-            }
-            _ => {
-                if let Some(held) = self.held_cancels.remove(invite) {
-                    let key = TransactionKey::for_request(&held.request);
-                    self.out.push_back((key, Output::Terminated));
-                }
-            }
-        }
-    }
 }
+
+#[path = "table_uac.rs"]
+mod uac;
 
 #[cfg(test)]
 #[path = "table_tests.rs"]

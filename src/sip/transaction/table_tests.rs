@@ -282,32 +282,49 @@ fn unanswered_invite_gets_500_and_unanswered_non_invite_ends_silently() {
     assert_eq!(
         table.poll_timeout(),
         Some(t0 + Duration::from_secs(32)),
-        "cap = 64*T1"
+        "non-INVITE cap: 32 s"
     );
     table.handle_timeout(t0 + Duration::from_secs(32));
     let outs = drain(&mut table);
-    assert!(outs
-        .iter()
-        .any(|(k, o)| *k == ikey && matches!(o, Output::SendResponse(r) if r.status == 500)));
-    assert!(outs.contains(&(okey.clone(), Output::Timeout)));
-    assert!(outs.contains(&(okey.clone(), Output::Terminated)));
-    assert!(!outs
-        .iter()
-        .any(|(k, o)| *k == okey && matches!(o, Output::SendResponse(_))));
+    assert_eq!(
+        outs,
+        vec![(okey.clone(), Output::Timeout), (okey, Output::Terminated)],
+        "no response for the OPTIONS"
+    );
+    assert_eq!(
+        table.poll_timeout(),
+        Some(t0 + Duration::from_secs(60)),
+        "INVITE cap: 60 s"
+    );
+    table.handle_timeout(t0 + Duration::from_secs(60));
+    let outs = drain(&mut table);
+    assert!(matches!(&outs[..], [(k, Output::SendResponse(r))] if *k == ikey && r.status == 500));
     assert!(
         matches!(table.get(&ikey), Some(Transaction::InviteServer(t)) if t.state() == InviteState::Completed)
     );
     // The INVITE then ends through Completed: Timer H without an ACK.
-    table.handle_timeout(t0 + Duration::from_secs(64));
+    table.handle_timeout(t0 + Duration::from_secs(92));
     assert!(drain(&mut table).contains(&(ikey, Output::Terminated)));
     assert!(table.is_empty());
+}
+
+#[test]
+fn caps_do_not_shrink_with_a_small_t1() {
+    let t0 = Instant::now();
+    let timers = Timers {
+        t1: Duration::from_millis(10),
+        ..Timers::default()
+    };
+    let mut table = TransactionTable::new(timers);
+    table.on_request(t0, request("INVITE", "z9hG4bKcap4"), Reliability::Reliable);
+    assert_eq!(table.poll_timeout(), Some(t0 + Duration::from_secs(60)));
 }
 
 #[test]
 fn answered_in_time_means_no_cap() {
     let t0 = Instant::now();
     let mut table = TransactionTable::new(Timers::default());
-    table.set_answer_cap(Duration::from_secs(5));
+    table.set_answer_caps(Duration::from_secs(5), Duration::from_secs(1));
     let inv = request("INVITE", "z9hG4bKcap3");
     let Incoming::New(key) = table.on_request(t0, inv.clone(), Reliability::Reliable) else {
         panic!()
@@ -325,4 +342,54 @@ fn answered_in_time_means_no_cap() {
         Some(t0 + Duration::from_secs(33)),
         "Timer L only"
     );
+}
+
+#[test]
+fn cancel_twice_sends_one_and_a_foreign_cancel_is_refused() {
+    let t0 = Instant::now();
+    let mut table = TransactionTable::new(Timers::default());
+    let inv = invite_via_routes("z9hG4bKu5");
+    let key = table.send_invite(t0, inv.clone(), Reliability::Unreliable);
+    table.on_response(t0, response(&inv, 100));
+    drain(&mut table);
+    let rel = Reliability::Unreliable;
+    let other = cancel_for(&invite_via_routes("z9hG4bKelse"));
+    assert_eq!(table.cancel(t0, &key, other, rel), None);
+    let first = table.cancel(t0, &key, cancel_for(&inv), rel);
+    let second = table.cancel(t0, &key, cancel_for(&inv), rel);
+    assert_eq!(first, second);
+    let sends = drain(&mut table)
+        .into_iter()
+        .filter(|(_, o)| matches!(o, Output::SendRequest(_)))
+        .count();
+    assert_eq!(sends, 1);
+}
+
+#[test]
+fn over_the_live_limit_new_requests_get_a_stateless_503() {
+    let t0 = Instant::now();
+    let mut table = TransactionTable::new(Timers::default());
+    table.set_max_live(2);
+    let rel = Reliability::Unreliable;
+    table.on_request(t0, request("INVITE", "z9hG4bKl1"), rel);
+    let ours = table.send_request(t0, request("BYE", "z9hG4bKl2"), rel);
+    drain(&mut table);
+    let Incoming::New(key) = table.on_request(t0, request("INVITE", "z9hG4bKl3"), rel) else {
+        panic!()
+    };
+    let outs = drain(&mut table);
+    assert!(
+        matches!(&outs[..], [(k, Output::SendResponse(r)), (_, Output::Terminated)]
+            if *k == key && r.status == 503 && r.headers.get("Retry-After") == Some("5"))
+    );
+    assert_eq!((table.len(), table.refused()), (2, 1));
+    assert!(table.get(&key).is_none(), "no state kept for it");
+    // Retransmissions of a live one still match, and we may still send.
+    assert!(matches!(
+        table.on_request(t0, request("INVITE", "z9hG4bKl1"), rel),
+        Incoming::Matched(_)
+    ));
+    assert!(table.get(&ours).is_some());
+    table.send_request(t0, request("OPTIONS", "z9hG4bKl4"), rel);
+    assert_eq!(table.len(), 3, "client transactions are never refused");
 }

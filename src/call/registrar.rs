@@ -25,10 +25,12 @@ use crate::config::AgentsConfig;
 use crate::sip::auth::{
     AuthConfig, AuthOutcome, Authenticator, ChallengeKind, NonceKey, StoredCredentials,
 };
-use crate::sip::message::{CallId, Request, Response};
+use crate::sip::dialog::Local;
+use crate::sip::message::{CallId, Request, Response, Uri};
 use crate::sip::registrar::{self, Arrival, Binding, Limits};
 use crate::sip::transaction::TransactionKey;
 use crate::sip::transport::{Kind, ReplyTo};
+use crate::sip::uac;
 
 /// REGISTERs (and feature-code checks) waiting for the registrar at most;
 /// past that the dispatcher answers 503 with Retry-After.
@@ -786,28 +788,18 @@ impl Registrar {
 /// An out-of-dialog OPTIONS to a registered contact (RFC 3261 §11), the
 /// keep-alive a PBX sends (Asterisk's `qualify`).
 fn keepalive_options(contact: &str, local: SocketAddr, transport: Kind) -> Option<Request> {
-    let (proto, param) = match transport {
-        Kind::Udp => ("UDP", ""),
-        Kind::Tcp => ("TCP", ";transport=tcp"),
+    let target = Uri::parse(contact).ok()?;
+    let from = Uri::parse(&format!("sip:hotline@{local}")).ok()?;
+    let local = Local {
+        transport: match transport {
+            Kind::Udp => "UDP",
+            Kind::Tcp => "TCP",
+        }
+        .into(),
+        sent_by: local.to_string(),
+        user: "hotline".into(),
     };
-    let text = format!(
-        "OPTIONS {contact} SIP/2.0\r\n\
-         Via: SIP/2.0/{proto} {local};branch=z9hG4bK{branch:016x};rport\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:hotline@{local}{param}>;tag={tag:08x}\r\n\
-         To: <{contact}>\r\n\
-         Call-ID: ka-{call:016x}@hotline\r\n\
-         CSeq: 1 OPTIONS\r\n\
-         Accept: application/sdp\r\n\
-         Content-Length: 0\r\n\r\n",
-        branch = rand::random::<u64>(),
-        tag = rand::random::<u32>(),
-        call = rand::random::<u64>(),
-    );
-    match crate::sip::message::parse(text.as_bytes()) {
-        Ok(crate::sip::message::Message::Request(r)) => Some(r),
-        _ => None,
-    }
+    uac::options(&target, &from, &local).ok()
 }
 
 fn record_of(l: &Live) -> BindingRecord {

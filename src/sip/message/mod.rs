@@ -5,6 +5,7 @@
 
 mod frame;
 mod header;
+pub mod multipart;
 mod parse;
 mod response;
 mod uri;

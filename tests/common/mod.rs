@@ -108,4 +108,5 @@ pub fn hotline_bin() -> PathBuf {
 pub mod baresip;
 pub mod daemon;
 pub mod http;
+pub mod netns;
 pub mod sip_peer;

@@ -334,7 +334,7 @@ pub async fn serve_tcp<A: Accept>(
             out.clone(),
             stats.clone(),
             limits,
-            stop.child_token(),
+            stop.clone(),
             guard,
         ));
     }
@@ -355,9 +355,12 @@ async fn tcp_connection(
     out: mpsc::Sender<Inbound>,
     stats: Arc<Stats>,
     limits: TcpLimits,
-    close: CancellationToken,
+    stop: CancellationToken,
     _open: OpenGuard,
 ) {
+    // Closing for cause (a full queue) drops what is queued; a shutdown
+    // (`stop`) stops reading but lets queued responses and BYEs go out.
+    let close = CancellationToken::new();
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(limits.send_queue.max(1));
     let writer = tokio::spawn({
@@ -443,10 +446,11 @@ async fn tcp_connection(
                 break;
             }
             _ = close.cancelled() => break,
+            _ = stop.cancelled() => break,
         }
     }
     // Let queued responses go out unless we are closing for cause; the
-    // writer ends when every sender is gone.
+    // writer ends when every sender is gone, or after a second.
     drop(conn);
     if close.is_cancelled() {
         writer.abort();

@@ -377,3 +377,23 @@ fn lf_only_line_ends_and_no_session_connection() {
         "192.0.2.5:10000".parse().unwrap()
     );
 }
+
+#[test]
+fn avpf_is_answered_in_kind_and_an_unusable_first_stream_is_skipped() {
+    let avpf = BARESIP.replace("RTP/AVP", "RTP/AVPF");
+    let n = negotiate(&avpf).unwrap();
+    assert_eq!(
+        mlines(&build_answer(&n, &local())),
+        ["m=audio 20000 RTP/AVPF 0 101"]
+    );
+    // First audio stream names a host, the second an IP: the second it is.
+    let offer = format!(
+        "{}m=audio 10002 RTP/AVP 8\r\nc=IN IP4 192.0.2.8\r\n",
+        BARESIP.replace("c=IN IP4 127.0.0.1", "c=IN IP4 pbx.example.com")
+    );
+    let n = negotiate(&offer).unwrap();
+    assert_eq!(
+        (n.accepted_mline(), n.remote),
+        (1, "192.0.2.8:10002".parse().unwrap())
+    );
+}

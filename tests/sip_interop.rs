@@ -2,9 +2,10 @@
 //! them (tests/fixtures/sdp/), carriers' `tel:` Request-URIs, multipart
 //! bodies, and the refusals RFC 3261 and RFC 4475 ask for, from a raw UDP
 //! client. The messages name other hosts (SDP `c=` at 192.168.x and
-//! 192.0.2.x, `example.com`), so every test runs in its own loopback-only
+//! 192.0.2.x, `example.com`), so those tests run in their own loopback-only
 //! network namespace (tests/common/netns.rs): nothing the daemon sends
-//! there leaves the machine.
+//! there leaves the machine. The last test (a TCP peer that never reads,
+//! end to end) names only 127.0.0.1.
 
 mod common;
 
@@ -260,4 +261,44 @@ async fn what_cannot_become_a_call_is_refused_before_it_rings() {
             "{what}: refused before any call started"
         );
     }
+}
+
+#[tokio::test]
+async fn a_tcp_peer_that_never_reads_cannot_stall_udp() {
+    use tokio::io::AsyncWriteExt;
+    let d = Daemon::start(QUICK).await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let conn = sock.connect(d.sip).await.unwrap();
+    let local = conn.local_addr().unwrap();
+    let (_rd, mut wr) = conn.into_split(); // never read
+    let server = d.sip;
+    let flood = tokio::spawn(async move {
+        // Until the daemon closes the connection (bounded: 200,000 requests).
+        for i in 0..200_000 {
+            let m = format!(
+                "OPTIONS sip:hotline@{s} SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKfl{i}\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:f@127.0.0.1>;tag=f\r\nTo: <sip:hotline@{s}>\r\n\
+                 Call-ID: flood-{i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                s = server
+            );
+            if wr.write_all(m.as_bytes()).await.is_err() {
+                return i;
+            }
+        }
+        200_000
+    });
+    d.wait_line(|l| l.contains("HL-SIP-TCP-FULL"), Duration::from_secs(30))
+        .await;
+    // Signalling goes on: a UDP peer is answered at once.
+    let peer = SipPeer::new(d.sip).await;
+    peer.send(&peer.request_text("OPTIONS", &Leg::new(), ""))
+        .await;
+    let r = peer
+        .response(S)
+        .await
+        .expect("UDP answered while the TCP peer hangs");
+    assert_eq!(r.status, 200);
+    let sent = flood.await.unwrap();
+    assert!(sent < 200_000, "the connection was closed under the flood");
 }

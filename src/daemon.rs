@@ -192,6 +192,7 @@ async fn serve(
             tcp,
             inbound_tx.clone(),
             stats.clone(),
+            config.sip.tcp_limits(),
             stop_transports.clone(),
         ));
     }

@@ -207,3 +207,30 @@ fn check_config_exits_1_and_prints_every_problem() {
         .unwrap();
     assert_eq!(ok.status.code(), Some(0));
 }
+
+#[test]
+fn tcp_limits_are_checked_and_reach_the_transport() {
+    let bad = "[sip]\ntcp_max_connections = 0\ntcp_idle_timeout = \"0s\"\n\
+               tcp_header_timeout = \"1h\"\ntcp_max_buffer = 100\ntcp_send_queue = 0\n";
+    let mut got = problems(bad);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "sip.tcp_header_timeout",
+            "sip.tcp_idle_timeout",
+            "sip.tcp_max_buffer",
+            "sip.tcp_max_connections",
+            "sip.tcp_send_queue"
+        ]
+    );
+    let ok = "[sip]\ntcp_max_connections = 10\ntcp_idle_timeout = \"30s\"\n\
+              tcp_header_timeout = \"2s\"\ntcp_max_buffer = 8192\ntcp_send_queue = 4\n";
+    let c = parse_str(ok, Path::new("test.toml")).unwrap();
+    let l = c.sip.tcp_limits();
+    assert_eq!(
+        (l.max_connections, l.max_buffer, l.send_queue),
+        (10, 8192, 4)
+    );
+    assert_eq!(l.header_timeout, std::time::Duration::from_secs(2));
+}

@@ -266,3 +266,48 @@ fn parse_raw_header(bytes: &[u8], name: &str) -> Option<String> {
             .map(|v| v.trim().to_string())
     })
 }
+
+fn refused(name: &str) -> hotline::sip::error::ProtocolError {
+    validate_request(&request(name), &Policy::default(), |_| false).unwrap_err()
+}
+
+#[test]
+fn unknown_request_uri_schemes_get_416() {
+    for name in ["unkscm", "novelsc"] {
+        let err = refused(name);
+        assert_eq!(err.status(), 416, "{name}: {err}");
+    }
+}
+
+#[test]
+fn escaped_headers_in_the_request_uri_get_400_never_2xx() {
+    let err = refused("escruri");
+    assert_eq!(
+        (err.status(), err.reason().as_str()),
+        (400, "Bad Request (Request-URI)")
+    );
+}
+
+#[test]
+fn unknown_schemes_in_other_headers_are_fine_where_no_dialog_is_made() {
+    // unksm2 is a REGISTER (refused for the method: no registrar yet), but its odd To/From/
+    // Contact schemes parse, and the same headers on an OPTIONS pass.
+    let r = request("unksm2");
+    assert_eq!(r.to().uri.scheme(), "isbn");
+    assert_eq!(r.contacts()[0].uri.scheme(), "name");
+    assert_eq!(refused("unksm2").status(), 405);
+}
+
+#[test]
+fn sdp01_accept_without_sdp_gets_406() {
+    let err = refused("sdp01");
+    assert_eq!(err.status(), 406, "{err}");
+}
+
+#[test]
+fn inv2543_rfc2543_invite_passes_validation() {
+    let r = request("inv2543");
+    let ok = validate_request(&r, &Policy::default(), |_| false).unwrap();
+    assert!(ok.sdp.is_some());
+    assert!(r.from().tag().is_none(), "RFC 2543: no From tag");
+}

@@ -74,6 +74,32 @@ pub struct SipConfig {
     /// missing ACK ends the call after 64*T1. Leave at 500ms unless the
     /// network is known to be faster or slower.
     pub timer_t1: ConfigDuration,
+    /// TCP connections open at once at most; more are closed at accept.
+    pub tcp_max_connections: u32,
+    /// A TCP connection silent this long (no CRLF keep-alive either) and
+    /// used by no call or transaction is closed.
+    pub tcp_idle_timeout: ConfigDuration,
+    /// From its first byte, a message's header must arrive within this
+    /// (a peer dripping a header, slowloris, is cut off).
+    pub tcp_header_timeout: ConfigDuration,
+    /// Bytes buffered per TCP connection at most: the largest message.
+    pub tcp_max_buffer: u32,
+    /// Responses queued per TCP connection at most; a peer that does not
+    /// read until this is full has its connection closed.
+    pub tcp_send_queue: u32,
+}
+
+impl SipConfig {
+    /// The transport's TCP limits from these keys.
+    pub fn tcp_limits(&self) -> crate::sip::transport::TcpLimits {
+        crate::sip::transport::TcpLimits {
+            max_connections: self.tcp_max_connections as usize,
+            idle_timeout: self.tcp_idle_timeout.as_duration(),
+            header_timeout: self.tcp_header_timeout.as_duration(),
+            max_buffer: self.tcp_max_buffer as usize,
+            send_queue: self.tcp_send_queue as usize,
+        }
+    }
 }
 
 impl Default for SipConfig {
@@ -84,6 +110,11 @@ impl Default for SipConfig {
             trusted_peers: Vec::new(),
             drain_timeout: ConfigDuration(Duration::from_secs(60)),
             timer_t1: ConfigDuration(Duration::from_millis(500)),
+            tcp_max_connections: 1024,
+            tcp_idle_timeout: ConfigDuration(Duration::from_secs(180)),
+            tcp_header_timeout: ConfigDuration(Duration::from_secs(10)),
+            tcp_max_buffer: 65_535,
+            tcp_send_queue: 64,
         }
     }
 }

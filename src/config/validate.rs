@@ -151,6 +151,7 @@ fn sip(c: &Config, p: &mut Problems) {
             ),
         ));
     }
+    tcp_limits(&c.sip, p);
     if c.answer.after_rings > 3 {
         p.push((
             "answer.after_rings".into(),
@@ -324,5 +325,46 @@ fn categories(c: &Config, p: &mut Problems) {
                 format!("category `{}` is defined twice", cat.name),
             ));
         }
+    }
+}
+
+/// The `[sip]` `tcp_*` limits: each bounds what one peer can hold.
+fn tcp_limits(s: &super::types::SipConfig, p: &mut Problems) {
+    let mut bad = |key: &str, msg: String| p.push((format!("sip.{key}"), msg));
+    if s.tcp_max_connections == 0 || s.tcp_max_connections > 100_000 {
+        bad(
+            "tcp_max_connections",
+            format!("is {}; use 1 to 100000", s.tcp_max_connections),
+        );
+    }
+    let idle = s.tcp_idle_timeout.as_duration();
+    if idle < Duration::from_secs(1) || idle > Duration::from_secs(86_400) {
+        bad(
+            "tcp_idle_timeout",
+            format!(
+                "is {}; use 1s to 24h (RFC 5626 keep-alives come every 95-120 s)",
+                s.tcp_idle_timeout
+            ),
+        );
+    }
+    let head = s.tcp_header_timeout.as_duration();
+    if head < Duration::from_millis(100) || head > Duration::from_secs(300) {
+        bad(
+            "tcp_header_timeout",
+            format!("is {}; use 100ms to 5m", s.tcp_header_timeout),
+        );
+    }
+    let max = crate::sip::message::MAX_MESSAGE_SIZE as u32;
+    if s.tcp_max_buffer < 4096 || s.tcp_max_buffer > max {
+        bad(
+            "tcp_max_buffer",
+            format!("is {}; use 4096 to {max} bytes", s.tcp_max_buffer),
+        );
+    }
+    if s.tcp_send_queue == 0 || s.tcp_send_queue > 4096 {
+        bad(
+            "tcp_send_queue",
+            format!("is {}; use 1 to 4096 messages", s.tcp_send_queue),
+        );
     }
 }

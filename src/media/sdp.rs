@@ -1,15 +1,21 @@
-//! SDP offer/answer for one G.711 audio stream, on the webrtc-rs `sdp` crate.
+//! SDP offer/answer for one G.711 audio stream (RFC 3264).
 //!
-//! The crate parses and prints; this module decides. From the caller's offer
-//! it takes the first usable audio stream, picks PCMU or PCMA in the caller's
-//! order of preference (static payload types 0 and 8 need no `a=rtpmap`),
-//! keeps the caller's telephone-event payload type (101, 120 and 96 all
-//! occur, and we must answer with theirs), and mirrors the direction so a
-//! caller putting us on hold (sendonly/inactive) is answered correctly.
-//! Parsing never resolves names: a `c=` host that is not an IP literal is an
-//! error, not a DNS lookup.
+//! Our own tolerant reader ([`parse`], see why there) splits the offer; the
+//! `sdp` crate prints the answer; this module decides. Every m-line of the
+//! offer gets a line in the answer, in order (RFC 3264 §6): the first usable
+//! audio stream is accepted, every other line (video, text, MSRP, T.38, a
+//! second audio stream, one already at port 0, SRTP-only) is rejected with
+//! port 0. Usable means `audio`, a port, RTP/AVP or RTP/AVPF (a=crypto next
+//! to RTP/AVP is best-effort SRTP and ignored: we answer plain RTP), PCMU or
+//! PCMA, and an IP literal to send to. The codec follows the caller's order
+//! (static 0 and 8 need no `a=rtpmap`), the caller's 8 kHz telephone-event
+//! payload type is kept (101, 120, 96 all occur; a 48 kHz one next to it is
+//! opus's, not ours), ICE, rtcp-mux, rtcp-fb, ssrc, `b=` and the like are
+//! read past (we answer without them, which RFC 8445 and 5761 read as "not
+//! used"), and the direction is mirrored so hold (sendonly/inactive,
+//! `c=0.0.0.0`) is answered correctly. Parsing never resolves names: a `c=`
+//! host that is not an IP literal makes that stream unusable, not a lookup.
 
-use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
 
 use sdp::description::common::{Address, Attribute, ConnectionInformation};
@@ -18,32 +24,98 @@ use sdp::description::session::{Origin, SessionDescription, TimeDescription, Tim
 
 use super::codec::Codec;
 
+#[path = "sdp_parse.rs"]
+pub mod parse;
+
+use parse::{Attrs, Media};
+
 /// Packet time we send and ask for.
 pub const PTIME_MS: u32 = 20;
 /// Payload type we offer for telephone-event when we make the offer.
 pub const OUR_EVENT_PT: u8 = 101;
+/// The warn-agent of our Warning headers (RFC 3261 §20.43 allows a pseudonym).
+pub const WARN_AGENT: &str = "hotline";
 
-/// Why an offer cannot be answered; [`SdpError::sip_status`] gives the reply.
+/// Why an offer cannot be answered; [`SdpError::sip_status`] gives the reply
+/// and [`SdpError::warning`] the Warning header value to put on it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SdpError {
     #[error("HL-SDP-400 SDP does not parse: {0}")]
     Parse(String),
-    #[error("HL-SDP-488 the offer has no active RTP/AVP audio stream")]
+    #[error("HL-SDP-488 the offer has no active audio stream")]
     NoAudio,
+    #[error("HL-SDP-488 no audio stream on a transport we can do: offered {0:?}, we take RTP/AVP or RTP/AVPF")]
+    UnsupportedTransport(Vec<String>),
     #[error("HL-SDP-488 no common codec: caller offers payload types {0:?}, we take PCMU (0) or PCMA (8)")]
     NoCommonCodec(Vec<String>),
-    #[error("HL-SDP-400 connection address {0:?} is not an IP address")]
+    #[error("HL-SDP-488 connection address {0:?} is not an IP address")]
     BadAddress(String),
 }
 
 impl SdpError {
-    /// The SIP status code that rejects the INVITE carrying this offer.
+    /// The SIP status code that rejects the INVITE (or re-INVITE, UPDATE)
+    /// carrying this offer.
     pub fn sip_status(&self) -> u16 {
         match self {
-            SdpError::NoAudio | SdpError::NoCommonCodec(_) => 488,
-            SdpError::Parse(_) | SdpError::BadAddress(_) => 400,
+            SdpError::Parse(_) => 400,
+            _ => 488,
         }
     }
+
+    /// Reason phrase for [`SdpError::sip_status`].
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SdpError::Parse(_) => "Bad Request (SDP)",
+            _ => "Not Acceptable Here",
+        }
+    }
+
+    /// RFC 3261 §20.43 warn-code: 304 media type, 305 media format, 302
+    /// transport, 301 address format, 399 anything else.
+    pub fn warn_code(&self) -> u16 {
+        match self {
+            SdpError::Parse(_) => 399,
+            SdpError::NoAudio => 304,
+            SdpError::UnsupportedTransport(_) => 302,
+            SdpError::NoCommonCodec(_) => 305,
+            SdpError::BadAddress(_) => 301,
+        }
+    }
+
+    /// The value of the `Warning` header for the refusal, e.g.
+    /// `305 hotline "Incompatible media format: ..."`.
+    pub fn warning(&self) -> String {
+        let text = match self {
+            SdpError::Parse(d) => format!("SDP does not parse: {d}"),
+            SdpError::NoAudio => "Media type not available: no active audio stream".into(),
+            SdpError::UnsupportedTransport(p) => format!(
+                "Incompatible transport protocol: {} offered, RTP/AVP or RTP/AVPF accepted",
+                p.join(", ")
+            ),
+            SdpError::NoCommonCodec(_) => {
+                "Incompatible media format: PCMU (0) or PCMA (8) accepted".into()
+            }
+            SdpError::BadAddress(a) => {
+                format!("Incompatible network address format: {a} is not an IP literal")
+            }
+        };
+        warning_value(self.warn_code(), &text)
+    }
+}
+
+/// `<code> hotline "<text>"`, the text made a safe quoted-string (printable
+/// ASCII, no quote or backslash, at most 120 characters).
+pub fn warning_value(code: u16, text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '?',
+        })
+        .take(120)
+        .collect();
+    format!("{code} {WARN_AGENT} \"{clean}\"")
 }
 
 /// Media direction (RFC 3264 section 6.1).
@@ -72,8 +144,8 @@ impl Direction {
             d => d,
         }
     }
-    fn find(attrs: &[Attribute]) -> Option<Self> {
-        attrs.iter().find_map(|a| match a.key.as_str() {
+    fn find(attrs: &Attrs) -> Option<Self> {
+        attrs.iter().find_map(|(n, _)| match n.as_str() {
             "sendrecv" => Some(Direction::SendRecv),
             "sendonly" => Some(Direction::SendOnly),
             "recvonly" => Some(Direction::RecvOnly),
@@ -81,6 +153,15 @@ impl Direction {
             _ => None,
         })
     }
+}
+
+/// An m-line of the offer as the answer must mirror it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Offered {
+    media: String,
+    proto: String,
+    /// The first format, repeated in the rejected line (a line needs one).
+    format: String,
 }
 
 /// What was agreed for the call's audio.
@@ -99,8 +180,19 @@ pub struct Negotiated {
     pub direction: Direction,
     /// Index of the chosen m-line in the offer.
     mline: usize,
-    /// The offer's m-lines (media, formats) so the answer can mirror them.
-    offered: Vec<(String, String)>,
+    /// Every m-line of the offer, so the answer mirrors them in order.
+    offered: Vec<Offered>,
+}
+
+impl Negotiated {
+    /// Index of the accepted m-line in the offer (0-based).
+    pub fn accepted_mline(&self) -> usize {
+        self.mline
+    }
+    /// How many m-lines the offer (and so the answer) has.
+    pub fn mline_count(&self) -> usize {
+        self.offered.len()
+    }
 }
 
 /// Our side of the session: where we receive RTP.
@@ -113,51 +205,36 @@ pub struct LocalMedia {
     pub session_version: u64,
 }
 
-fn parse(text: &str) -> Result<SessionDescription, SdpError> {
-    SessionDescription::unmarshal(&mut Cursor::new(text.as_bytes()))
-        .map_err(|e| SdpError::Parse(e.to_string()))
+/// Transports whose media we can exchange: plain RTP, with or without the
+/// feedback profile (AVPF is AVP plus RTCP feedback we may ignore).
+fn rtp_transport(proto: &str) -> bool {
+    proto.eq_ignore_ascii_case("RTP/AVP") || proto.eq_ignore_ascii_case("RTP/AVPF")
 }
 
-fn rtpmap<'a>(attrs: &'a [Attribute], pt: &str) -> Option<&'a str> {
-    attrs.iter().find_map(|a| {
-        let v = a.value.as_deref()?;
-        let (p, rest) = v.split_once(' ')?;
-        (a.key == "rtpmap" && p == pt).then_some(rest.trim())
-    })
+/// The audio parameters of one m-line, or why it cannot be used.
+struct Audio {
+    codec: Codec,
+    payload_type: u8,
+    telephone_event: Option<u8>,
+    remote: SocketAddr,
 }
 
-/// Read the caller's offer and choose codec, events and direction.
-pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
-    let sd = parse(offer)?;
-    let offered = sd
-        .media_descriptions
-        .iter()
-        .map(|m| {
-            (
-                m.media_name.media.clone(),
-                m.media_name.formats.first().cloned().unwrap_or_default(),
-            )
-        })
-        .collect();
-    let (mline, m) = sd
-        .media_descriptions
-        .iter()
-        .enumerate()
-        .find(|(_, m)| {
-            m.media_name.media == "audio"
-                && m.media_name.port.value > 0
-                && m.media_name.protos.join("/").starts_with("RTP/AVP")
-        })
-        .ok_or(SdpError::NoAudio)?;
+fn audio_choice(m: &Media, session_conn: Option<&str>) -> Result<Audio, SdpError> {
     let mut chosen = None;
     let mut telephone_event = None;
-    for fmt in &m.media_name.formats {
+    for fmt in &m.formats {
         let Ok(pt) = fmt.parse::<u8>() else { continue };
-        let map = rtpmap(&m.attributes, fmt);
+        if pt > 127 {
+            continue;
+        }
+        let map = parse::rtpmap(&m.attrs, fmt);
         let name = map.and_then(|r| r.split('/').next()).unwrap_or("");
-        let rate_ok = map.is_none_or(|r| r.split('/').nth(1) == Some("8000"));
-        if name.eq_ignore_ascii_case("telephone-event") && rate_ok {
-            telephone_event.get_or_insert(pt);
+        let rate_ok = map.is_none_or(|r| r.split('/').nth(1).map(str::trim) == Some("8000"));
+        if name.eq_ignore_ascii_case("telephone-event") {
+            // Events share the audio clock: only the 8 kHz one fits G.711.
+            if rate_ok {
+                telephone_event.get_or_insert(pt);
+            }
             continue;
         }
         let codec = match map {
@@ -168,36 +245,77 @@ pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
             chosen = Some((c, pt));
         }
     }
-    let (codec, payload_type) =
-        chosen.ok_or_else(|| SdpError::NoCommonCodec(m.media_name.formats.clone()))?;
-    let conn = m
-        .connection_information
-        .as_ref()
-        .or(sd.connection_information.as_ref());
-    let host = conn
-        .and_then(|c| c.address.as_ref())
-        .map(|a| a.address.as_str())
-        .unwrap_or("");
+    let (codec, payload_type) = chosen.ok_or_else(|| SdpError::NoCommonCodec(m.formats.clone()))?;
+    let host = m.conn.as_deref().or(session_conn).unwrap_or("");
     let ip: IpAddr = host
+        .trim_matches(['[', ']'])
         .parse()
         .map_err(|_| SdpError::BadAddress(host.to_string()))?;
-    let port = u16::try_from(m.media_name.port.value).map_err(|_| SdpError::NoAudio)?;
-    let ptime = m
-        .attribute("ptime")
-        .flatten()
-        .or(sd.attribute("ptime").map(String::as_str));
-    let mut direction = Direction::find(&m.attributes)
-        .or(Direction::find(&sd.attributes))
-        .unwrap_or(Direction::SendRecv);
-    if ip.is_unspecified() && direction == Direction::SendRecv {
-        direction = Direction::SendOnly; // RFC 2543 hold: c=0.0.0.0
-    }
-    Ok(Negotiated {
+    Ok(Audio {
         codec,
         payload_type,
         telephone_event,
-        remote: SocketAddr::new(ip, port),
-        remote_ptime_ms: ptime.and_then(|p| p.trim().parse().ok()),
+        remote: SocketAddr::new(ip, m.port),
+    })
+}
+
+/// Read the caller's offer and choose the stream, codec, events and
+/// direction. When no stream is usable the error names the best reason:
+/// a codec or address problem of an RTP audio stream, else a transport we
+/// cannot do, else no audio at all.
+pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
+    let sd = parse::parse(offer)?;
+    let offered = sd
+        .media
+        .iter()
+        .map(|m| Offered {
+            media: m.kind.clone(),
+            proto: m.proto.clone(),
+            format: m.formats.first().cloned().unwrap_or_else(|| "0".into()),
+        })
+        .collect();
+    let mut first_err: Option<SdpError> = None;
+    let mut transports = Vec::new();
+    let mut found = None;
+    for (i, m) in sd.media.iter().enumerate() {
+        if m.kind != "audio" || m.port == 0 {
+            continue;
+        }
+        if !rtp_transport(&m.proto) {
+            transports.push(m.proto.clone());
+            continue;
+        }
+        match audio_choice(m, sd.conn.as_deref()) {
+            Ok(a) => {
+                found = Some((i, m, a));
+                break;
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    let Some((mline, m, audio)) = found else {
+        return Err(first_err.unwrap_or(if transports.is_empty() {
+            SdpError::NoAudio
+        } else {
+            SdpError::UnsupportedTransport(transports)
+        }));
+    };
+    let ptime = parse::attr(&m.attrs, "ptime").or(parse::attr(&sd.attrs, "ptime"));
+    let mut direction = Direction::find(&m.attrs)
+        .or(Direction::find(&sd.attrs))
+        .unwrap_or(Direction::SendRecv);
+    if audio.remote.ip().is_unspecified() && direction == Direction::SendRecv {
+        direction = Direction::SendOnly; // RFC 2543 hold: c=0.0.0.0
+    }
+    Ok(Negotiated {
+        codec: audio.codec,
+        payload_type: audio.payload_type,
+        telephone_event: audio.telephone_event,
+        remote: audio.remote,
+        // `a=ptime:20` and the odd `a=ptime:20.0` alike.
+        remote_ptime_ms: ptime.and_then(|p| p.trim().split('.').next()?.parse().ok()),
         direction: direction.reversed(),
         mline,
         offered,
@@ -240,14 +358,24 @@ fn session(local: &LocalMedia) -> SessionDescription {
 }
 
 fn audio(port: u16, formats: Vec<String>, attributes: Vec<Attribute>) -> MediaDescription {
+    line("audio", "RTP/AVP", port, formats, attributes)
+}
+
+fn line(
+    media: &str,
+    proto: &str,
+    port: u16,
+    formats: Vec<String>,
+    attributes: Vec<Attribute>,
+) -> MediaDescription {
     MediaDescription {
         media_name: MediaName {
-            media: "audio".into(),
+            media: media.into(),
             port: RangedPort {
                 value: i32::from(port) as isize,
                 range: None,
             },
-            protos: vec!["RTP".into(), "AVP".into()],
+            protos: proto.split('/').map(String::from).collect(),
             formats,
         },
         attributes,
@@ -259,14 +387,20 @@ fn attr(key: &str, value: Option<String>) -> Attribute {
     Attribute::new(key.into(), value)
 }
 
-/// The answer for `neg`: one codec, the caller's event payload type, our
-/// direction; other offered m-lines are rejected with port 0 (RFC 3264).
+/// The answer for `neg`: as many m-lines as the offer, in its order; the
+/// accepted one with one codec, the caller's event payload type and our
+/// direction, every other one rejected with port 0 (RFC 3264 §6).
 pub fn build_answer(neg: &Negotiated, local: &LocalMedia) -> String {
     let mut sd = session(local);
-    for (i, (media, first_fmt)) in neg.offered.iter().enumerate() {
+    for (i, offered) in neg.offered.iter().enumerate() {
         if i != neg.mline {
-            let mut m = audio(0, vec![first_fmt.clone()], vec![]);
-            m.media_name.media = media.clone();
+            let m = line(
+                &offered.media,
+                &offered.proto,
+                0,
+                vec![offered.format.clone()],
+                vec![],
+            );
             sd.media_descriptions.push(m);
             continue;
         }
@@ -283,8 +417,9 @@ pub fn build_answer(neg: &Negotiated, local: &LocalMedia) -> String {
         }
         attrs.push(attr("ptime", Some(PTIME_MS.to_string())));
         attrs.push(attr(neg.direction.attr(), None));
+        // Same transport as offered (RTP/AVP or RTP/AVPF), RFC 3264 §6.1.
         sd.media_descriptions
-            .push(audio(local.port, formats, attrs));
+            .push(line("audio", &offered.proto, local.port, formats, attrs));
     }
     sd.marshal()
 }

@@ -45,6 +45,10 @@ pub enum ProtocolError {
     /// URI scheme we cannot serve (-> 416).
     #[error("unsupported URI scheme {0}")]
     UnsupportedUriScheme(String),
+    /// Our answer would be SDP, which the request's Accept excludes
+    /// (RFC 3261 §21.4.7 -> 406).
+    #[error("Accept excludes application/sdp: {0:?}")]
+    NotAcceptable(String),
 }
 
 impl ProtocolError {
@@ -61,7 +65,27 @@ impl ProtocolError {
             Self::NoSuchDialog => 481,
             Self::IntervalTooSmall(_) => 422,
             Self::UnsupportedUriScheme(_) => 416,
+            Self::NotAcceptable(_) => 406,
         }
+    }
+
+    /// A `Warning` header value (RFC 3261 §20.43) that says in words why,
+    /// for the refusals where the status code alone leaves a peer guessing.
+    pub fn warning(&self) -> Option<String> {
+        let text = match self {
+            Self::UnsupportedMediaType(t) => {
+                format!("body type {t} unusable: send application/sdp")
+            }
+            Self::NotAcceptable(_) => {
+                "our answer is application/sdp, which your Accept excludes".into()
+            }
+            Self::UnsupportedUriScheme(s) => {
+                format!("URI scheme {s} not served: use sip, sips or tel")
+            }
+            Self::BadHeader { header, detail } => format!("{header}: {detail}"),
+            _ => return None,
+        };
+        Some(warning_value(399, &text))
     }
 
     /// Stable, searchable error code, e.g. `HL-SIP-400`.
@@ -78,6 +102,25 @@ impl ProtocolError {
             other => reason_phrase(other.status()).to_string(),
         }
     }
+}
+
+/// Our warn-agent (a pseudonym, RFC 3261 §20.43).
+pub const WARN_AGENT: &str = "hotline";
+
+/// `<code> hotline "<text>"` with the text made a safe quoted-string:
+/// printable ASCII without quote or backslash, at most 120 characters
+/// (the detail may echo what the peer sent).
+pub fn warning_value(code: u16, text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '?',
+        })
+        .take(120)
+        .collect();
+    format!("{code} {WARN_AGENT} \"{clean}\"")
 }
 
 /// Default reason phrases (RFC 3261 §21 and the extensions we answer with).
@@ -138,11 +181,23 @@ mod tests {
             (ProtocolError::UnsupportedMediaType("text/x".into()), 415),
             (ProtocolError::NoSuchDialog, 481),
             (ProtocolError::IntervalTooSmall(10), 422),
+            (ProtocolError::UnsupportedUriScheme("im".into()), 416),
+            (ProtocolError::NotAcceptable("text/html".into()), 406),
         ];
         for (err, status) in cases {
             assert_eq!(err.status(), status, "{err}");
             assert_eq!(err.code(), format!("HL-SIP-{status}"));
         }
+    }
+
+    #[test]
+    fn warnings_are_safe_quoted_strings() {
+        let e = ProtocolError::UnsupportedMediaType("text/\"x\"\\\r\n".into());
+        assert_eq!(
+            e.warning().unwrap(),
+            "399 hotline \"body type text/'x''?? unusable: send application/sdp\""
+        );
+        assert_eq!(ProtocolError::TooManyHops.warning(), None);
     }
 
     #[test]

@@ -25,11 +25,13 @@
 //!   request and an agent's bindings in, the new binding set or a refusal
 //!   (423, 500, 403, 400) out, and the 200 that lists the bindings.
 //! - [`transport`]: the async shell: UDP and TCP sockets, Via stamping,
-//!   immediate answers to rejected requests, drop counters.
+//!   immediate answers to rejected requests, drop counters; sends that never
+//!   wait on a peer, and the TCP limits.
 //! - [`identity`]: who is calling (P-Asserted-Identity / Remote-Party-ID /
 //!   From) and whether they asked for privacy.
 //! - [`validate`]: request checks the UAS core runs before accepting a request
-//!   (483, 420, 405, 501, 415, 481) and RFC 4028 session timers.
+//!   (483, 420, 405, 501, 416, 415, 406, 481, Contact and Request-URI) and
+//!   RFC 4028 session timers.
 //!
 //! ## Why our own parser and not `rsip`
 //! The crate card names `rsip` 0.4.0. It has had no release since 2022 and,

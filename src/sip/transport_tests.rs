@@ -141,6 +141,7 @@ async fn tcp_frames_by_content_length_and_answers_on_the_connection() {
         listener,
         tx,
         Arc::new(Stats::default()),
+        TcpLimits::default(),
         stop.clone(),
     ));
     let mut conn = TcpStream::connect(server).await.unwrap();
@@ -188,4 +189,306 @@ async fn tcp_frames_by_content_length_and_answers_on_the_connection() {
     };
     assert_eq!(req.call_id().as_str(), "t3");
     stop.cancel();
+}
+
+struct Tcp {
+    server: SocketAddr,
+    rx: mpsc::Receiver<Inbound>,
+    stats: Arc<Stats>,
+    stop: CancellationToken,
+}
+
+async fn start_tcp(limits: TcpLimits) -> Tcp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel(16);
+    let stats = Arc::new(Stats::default());
+    let stop = CancellationToken::new();
+    tokio::spawn(run_tcp(listener, tx, stats.clone(), limits, stop.clone()));
+    Tcp {
+        server,
+        rx,
+        stats,
+        stop,
+    }
+}
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Read until EOF or reset; `None` if the connection is still open at `LIMIT`.
+async fn closed_by_server(conn: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    timeout(LIMIT, async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .ok()?;
+    Some(got)
+}
+
+async fn next_request(rx: &mut mpsc::Receiver<Inbound>) -> Inbound {
+    timeout(LIMIT, rx.recv())
+        .await
+        .expect("a request in time")
+        .expect("transport alive")
+}
+
+#[tokio::test]
+async fn a_tcp_peer_that_never_reads_is_closed_and_never_blocks_the_sender() {
+    let mut t = start_tcp(TcpLimits {
+        send_queue: 8,
+        ..TcpLimits::default()
+    })
+    .await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let conn = sock.connect(t.server).await.unwrap();
+    let (_rd, mut wr) = conn.into_split(); // the reading half is never read
+    let writer = tokio::spawn(async move {
+        for i in 0..400 {
+            if wr
+                .write_all(options(5060, false, &format!("nr{i}")).as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        wr // keep the connection open from our side
+    });
+    // Answer every request with a 60 kB response, as a dispatcher would,
+    // awaiting each send: none may wait on the peer.
+    let handled = timeout(LIMIT, async {
+        let mut n = 0;
+        while t.stats.tcp_closed_full.load(Ordering::Relaxed) == 0 {
+            let inbound = next_request(&mut t.rx).await;
+            let Message::Request(req) = &inbound.message else {
+                panic!()
+            };
+            let mut resp = Response::for_request(req, 200, "OK");
+            resp.body = vec![b'x'; 60_000];
+            let _ = send_response(&inbound.reply, inbound.source, &resp).await;
+            n += 1;
+        }
+        n
+    })
+    .await
+    .expect("the sender never blocks on a peer that does not read");
+    assert!(handled > 8, "{handled} responses before the queue was full");
+    assert_eq!(t.stats.tcp_closed_full.load(Ordering::Relaxed), 1);
+    let _ = writer.await;
+    t.stop.cancel();
+}
+
+#[tokio::test]
+async fn crlf_keepalive_ping_gets_one_crlf_pong() {
+    let mut t = start_tcp(TcpLimits::default()).await;
+    let mut conn = TcpStream::connect(t.server).await.unwrap();
+    conn.write_all(b"\r\n\r\n").await.unwrap();
+    let mut pong = [0u8; 2];
+    timeout(LIMIT, conn.read_exact(&mut pong))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&pong, b"\r\n");
+    // A ping split across segments, then a request: both understood.
+    conn.write_all(b"\r\n").await.unwrap();
+    conn.write_all(b"\r\n").await.unwrap();
+    timeout(LIMIT, conn.read_exact(&mut pong))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&pong, b"\r\n");
+    conn.write_all(options(5060, false, "ka1").as_bytes())
+        .await
+        .unwrap();
+    let inbound = next_request(&mut t.rx).await;
+    let Message::Request(req) = &inbound.message else {
+        panic!()
+    };
+    assert_eq!(req.call_id().as_str(), "ka1");
+    assert_eq!(t.stats.keepalive_pongs.load(Ordering::Relaxed), 2);
+    t.stop.cancel();
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_closed_at_accept() {
+    let mut t = start_tcp(TcpLimits {
+        max_connections: 2,
+        ..TcpLimits::default()
+    })
+    .await;
+    let mut open = Vec::new();
+    for i in 0..2 {
+        let mut c = TcpStream::connect(t.server).await.unwrap();
+        c.write_all(options(5060, false, &format!("mc{i}")).as_bytes())
+            .await
+            .unwrap();
+        let _ = next_request(&mut t.rx).await; // accepted and counted
+        open.push(c);
+    }
+    let mut third = TcpStream::connect(t.server).await.unwrap();
+    assert!(
+        closed_by_server(&mut third).await.is_some(),
+        "third connection refused"
+    );
+    assert_eq!(t.stats.tcp_refused.load(Ordering::Relaxed), 1);
+    open[0]
+        .write_all(options(5060, false, "mc-again").as_bytes())
+        .await
+        .unwrap();
+    let inbound = next_request(&mut t.rx).await;
+    let Message::Request(req) = &inbound.message else {
+        panic!()
+    };
+    assert_eq!(req.call_id().as_str(), "mc-again");
+    // Closing one makes room for another.
+    drop(open.remove(1));
+    let fourth = timeout(LIMIT, async {
+        loop {
+            let mut c = TcpStream::connect(t.server).await.unwrap();
+            c.write_all(options(5060, false, "mc4").as_bytes())
+                .await
+                .unwrap();
+            if let Ok(Some(i)) = timeout(Duration::from_millis(500), t.rx.recv()).await {
+                return (c, i);
+            }
+        }
+    })
+    .await
+    .expect("a free slot is reused");
+    drop(fourth);
+    t.stop.cancel();
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed() {
+    let t = start_tcp(TcpLimits {
+        idle_timeout: Duration::from_millis(200),
+        ..TcpLimits::default()
+    })
+    .await;
+    let mut conn = TcpStream::connect(t.server).await.unwrap();
+    assert!(
+        closed_by_server(&mut conn).await.is_some(),
+        "idle connection closed"
+    );
+    assert_eq!(t.stats.tcp_closed_idle.load(Ordering::Relaxed), 1);
+    assert_eq!(t.stats.tcp_open.load(Ordering::Relaxed), 0);
+    t.stop.cancel();
+}
+
+#[tokio::test]
+async fn a_header_dripped_slowly_is_cut_off() {
+    let t = start_tcp(TcpLimits {
+        header_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(60),
+        ..TcpLimits::default()
+    })
+    .await;
+    let conn = TcpStream::connect(t.server).await.unwrap();
+    let (mut rd, mut wr) = conn.into_split();
+    let msg = options(5060, false, "slow").into_bytes();
+    // One byte every 20 ms: each within the idle timeout, the whole header
+    // (about 300 bytes, 6 s) far beyond the header deadline.
+    let drip = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let mut sent = 0;
+        for b in msg {
+            tick.tick().await;
+            if wr.write_all(&[b]).await.is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        sent
+    });
+    let mut buf = [0u8; 64];
+    let eof = timeout(LIMIT, async {
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(eof.is_ok(), "slowloris connection closed");
+    assert_eq!(t.stats.tcp_closed_slow.load(Ordering::Relaxed), 1);
+    drip.abort();
+    t.stop.cancel();
+}
+
+#[tokio::test]
+async fn a_buffer_over_the_cap_closes_the_connection() {
+    let t = start_tcp(TcpLimits {
+        max_buffer: 4096,
+        ..TcpLimits::default()
+    })
+    .await;
+    let mut conn = TcpStream::connect(t.server).await.unwrap();
+    let _ = conn.write_all(&[b'a'; 5000]).await;
+    assert!(
+        closed_by_server(&mut conn).await.is_some(),
+        "oversized buffer closed"
+    );
+    assert_eq!(t.stats.tcp_closed_framing.load(Ordering::Relaxed), 1);
+    t.stop.cancel();
+}
+
+/// A listener that fails like one out of file descriptors, then recovers.
+struct Flaky {
+    listener: TcpListener,
+    failures: u32,
+}
+
+impl Accept for Flaky {
+    fn accept(
+        &mut self,
+    ) -> impl std::future::Future<Output = std::io::Result<(TcpStream, SocketAddr)>> + Send {
+        let fail = self.failures > 0;
+        self.failures = self.failures.saturating_sub(1);
+        let listener = &self.listener;
+        async move {
+            if fail {
+                return Err(std::io::Error::from_raw_os_error(libc::EMFILE));
+            }
+            listener.accept().await
+        }
+    }
+}
+
+#[tokio::test]
+async fn accept_errors_do_not_end_the_listener() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = listener.local_addr().unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let stats = Arc::new(Stats::default());
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(serve_tcp(
+        Flaky {
+            listener,
+            failures: 3,
+        },
+        tx,
+        stats.clone(),
+        TcpLimits::default(),
+        stop.clone(),
+    ));
+    let mut conn = TcpStream::connect(server).await.unwrap();
+    conn.write_all(options(5060, false, "emfile").as_bytes())
+        .await
+        .unwrap();
+    let inbound = next_request(&mut rx).await;
+    assert!(matches!(inbound.message, Message::Request(_)));
+    assert_eq!(stats.accept_errors.load(Ordering::Relaxed), 3);
+    assert!(!task.is_finished());
+    stop.cancel();
+    assert!(task.await.unwrap().is_ok());
 }

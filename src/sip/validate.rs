@@ -1,11 +1,25 @@
 //! Checks the UAS core runs on a well-formed request before acting on it,
-//! in RFC 3261 §8.2 order (method, headers, content), plus RFC 4028
-//! session-timer negotiation. Pure: the only outside knowledge is the
-//! "does this dialog exist?" predicate the caller passes in.
+//! in RFC 3261 §8.2 order (method, Request-URI, extensions, content), plus
+//! RFC 4028 session-timer negotiation. Pure: the only outside knowledge is
+//! the "does this dialog exist?" predicate the caller passes in.
+//!
+//! What a call would otherwise trip over later is refused here, before any
+//! call task starts: a Request-URI scheme we do not serve (416), headers
+//! escaped into the Request-URI (400: RFC 3261 §19.1.1 forbids them there,
+//! and a request built from someone's `sip:x@h?Subject=..` link must never
+//! be accepted), a dialog-creating or target-refreshing request whose
+//! Contact is missing or not a SIP URI (400: we could never send it a BYE),
+//! a body we cannot read (415 with `Accept: application/sdp`), and an
+//! `Accept` that excludes the SDP our answer must carry (406).
 
 use crate::sip::dialog::DialogId;
 use crate::sip::error::ProtocolError;
-use crate::sip::message::{param, parse_params, Method, Request};
+use crate::sip::message::multipart::{self, Found};
+use crate::sip::message::{param, parse_params, split_list, Method, Request};
+
+/// Request-URI schemes we serve: SIP, SIPS and telephone numbers (carriers
+/// and IMS trunks send `INVITE tel:+86...`, RFC 3966).
+pub const URI_SCHEMES: [&str; 3] = ["sip", "sips", "tel"];
 
 /// What this UAS serves and understands.
 #[derive(Debug, Clone)]
@@ -91,12 +105,74 @@ pub fn rejection_headers(err: &ProtocolError, policy: &Policy) -> Vec<(&'static 
     match err {
         ProtocolError::MethodNotAllowed(_) => vec![("Allow", policy.allow_header())],
         ProtocolError::BadExtension(tags) => vec![("Unsupported", tags.join(", "))],
-        ProtocolError::UnsupportedMediaType(_) => {
-            vec![("Accept", "application/sdp, multipart/mixed".into())]
-        }
+        ProtocolError::UnsupportedMediaType(_) => vec![("Accept", "application/sdp".into())],
         ProtocolError::IntervalTooSmall(_) => vec![("Min-SE", policy.min_se.to_string())],
         _ => Vec::new(),
     }
+    .into_iter()
+    .chain(err.warning().map(|w| ("Warning", w)))
+    .collect()
+}
+
+/// RFC 3261 §8.2.2.1: 416 for a scheme we do not serve; §19.1.1: no
+/// headers in a Request-URI.
+fn check_request_uri(req: &Request) -> Result<(), ProtocolError> {
+    let uri = req.uri();
+    if !URI_SCHEMES.contains(&uri.scheme()) {
+        return Err(ProtocolError::UnsupportedUriScheme(
+            uri.scheme().to_string(),
+        ));
+    }
+    if uri.sip().is_some_and(|s| s.headers.is_some()) {
+        return Err(ProtocolError::BadHeader {
+            header: "Request-URI",
+            detail: "carries ?headers, which a Request-URI must not".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A request that creates a dialog or refreshes its target (INVITE,
+/// UPDATE) needs exactly one Contact with a SIP or SIPS URI (RFC 3261
+/// §8.1.1.8, §12.1.1): it becomes where our BYE goes.
+fn check_contact(req: &Request) -> Result<(), ProtocolError> {
+    let bad = |detail: String| ProtocolError::BadHeader {
+        header: "Contact",
+        detail,
+    };
+    let raw: Vec<&str> = req
+        .headers()
+        .get_all("Contact")
+        .flat_map(split_list)
+        .filter(|v| !v.is_empty())
+        .collect();
+    let contacts = req.contacts();
+    match (raw.len(), contacts.first()) {
+        (0, _) => Err(bad("missing".into())),
+        (1, Some(c)) if c.uri.sip().is_some() => Ok(()),
+        (1, Some(c)) => Err(bad(format!("{}: is not a SIP URI", c.uri.scheme()))),
+        (1, None) => Err(bad("malformed".into())),
+        (n, _) => Err(bad(format!("{n} values where one is allowed"))),
+    }
+}
+
+/// RFC 3261 §20.1: no Accept means `application/sdp`; otherwise one of
+/// its media ranges must admit `application/sdp` with a q above 0.
+pub fn accepts_sdp(req: &Request) -> bool {
+    if req.headers().get("Accept").is_none() {
+        return true;
+    }
+    req.headers().list("Accept").iter().any(|range| {
+        let (ty, params) = match range.find(';') {
+            Some(i) => (&range[..i], parse_params(&range[i..]).unwrap_or_default()),
+            None => (range.as_str(), Vec::new()),
+        };
+        let ty = ty.trim().to_ascii_lowercase();
+        let q_zero = param(&params, "q")
+            .and_then(|q| q.parse::<f32>().ok())
+            .is_some_and(|q| q <= 0.0);
+        matches!(ty.as_str(), "application/sdp" | "application/*" | "*/*") && !q_zero
+    })
 }
 
 /// Run every check. `dialog_exists` answers for requests carrying a To tag.
@@ -120,6 +196,7 @@ pub fn validate_request(
             session_timer: None,
         });
     }
+    check_request_uri(req)?;
     if req.max_forwards() == Some(0) {
         return Err(ProtocolError::TooManyHops);
     }
@@ -141,10 +218,20 @@ pub fn validate_request(
     if needs_dialog && !DialogId::for_incoming(req).is_some_and(|id| dialog_exists(&id)) {
         return Err(ProtocolError::NoSuchDialog);
     }
+    if matches!(method, Method::Invite | Method::Update) {
+        check_contact(req)?;
+    }
     let sdp = match method {
         Method::Invite | Method::Update => sdp_body(req)?,
         _ => None,
     };
+    // Our 2xx to an INVITE always carries SDP (an answer, or our offer),
+    // to an UPDATE when it carried an offer.
+    let answers_with_sdp = *method == Method::Invite || sdp.is_some();
+    if answers_with_sdp && !accepts_sdp(req) {
+        let accept: Vec<String> = req.headers().list("Accept");
+        return Err(ProtocolError::NotAcceptable(accept.join(", ")));
+    }
     let session_timer = match method {
         Method::Invite | Method::Update => session_timer(req, policy)?,
         _ => None,
@@ -153,8 +240,10 @@ pub fn validate_request(
 }
 
 /// The SDP in a request body: `application/sdp`, or the first
-/// `application/sdp` part of `multipart/mixed`. No body is fine (offerless
-/// INVITE); anything else is 415.
+/// `application/sdp` part of a multipart body (`multipart/mixed` as SIP-I
+/// sends it, `multipart/alternative`, RFC 5621; nested ones too). No body is
+/// fine (offerless INVITE); a multipart body without SDP, with a part marked
+/// `handling=required` that we cannot read, or any other type is 415.
 pub fn sdp_body(req: &Request) -> Result<Option<Vec<u8>>, ProtocolError> {
     if req.body().is_empty() {
         return Ok(None);
@@ -166,68 +255,19 @@ pub fn sdp_body(req: &Request) -> Result<Option<Vec<u8>>, ProtocolError> {
         }
     }
     let ctype = req.content_type().unwrap_or_default();
-    match ctype.as_str() {
-        "application/sdp" => Ok(Some(req.body().to_vec())),
-        "multipart/mixed" => {
-            let raw = req.headers().get("Content-Type").unwrap_or_default();
-            let params = raw
-                .find(';')
-                .and_then(|i| parse_params(&raw[i..]).ok())
-                .unwrap_or_default();
-            let boundary = param(&params, "boundary").ok_or_else(|| unsupported(raw))?;
-            multipart_sdp(req.body(), boundary)
-                .map(Some)
-                .ok_or_else(|| unsupported("multipart/mixed without application/sdp"))
-        }
-        _ => Err(unsupported(&ctype)),
+    if ctype == "application/sdp" {
+        return Ok(Some(req.body().to_vec()));
     }
-}
-
-/// Find the first `application/sdp` part (RFC 2046 §5.1.1).
-fn multipart_sdp(body: &[u8], boundary: &str) -> Option<Vec<u8>> {
-    if boundary.is_empty() {
-        return None;
+    if !multipart::is_multipart(&ctype) {
+        return Err(unsupported(&ctype));
     }
-    let delim = format!("--{boundary}");
-    let delim = delim.as_bytes();
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + delim.len() <= body.len() {
-        if &body[i..i + delim.len()] == delim && (i == 0 || body[i - 1] == b'\n') {
-            starts.push(i);
-            i += delim.len();
-        } else {
-            i += 1;
-        }
+    let raw = req.headers().get("Content-Type").unwrap_or_default();
+    match multipart::find_sdp(raw, req.body()) {
+        Ok(Found::Sdp(sdp)) => Ok(Some(sdp.to_vec())),
+        Ok(Found::NoSdp) => Err(unsupported(&format!("{ctype} without application/sdp"))),
+        Ok(Found::Required(t)) => Err(unsupported(&format!("{t} (handling=required)"))),
+        Err(e) => Err(unsupported(&format!("{ctype}: {e}"))),
     }
-    for pair in starts.windows(2) {
-        let part = &body[pair[0] + delim.len()..pair[1]];
-        let part = part
-            .strip_prefix(b"\r\n")
-            .or_else(|| part.strip_prefix(b"\n"))?;
-        let split = part
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map(|p| (p, 4));
-        let (head_end, sep) =
-            split.or_else(|| part.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)))?;
-        let head = String::from_utf8_lossy(&part[..head_end]).to_ascii_lowercase();
-        let is_sdp = head.lines().any(|l| {
-            l.split_once(':').is_some_and(|(n, v)| {
-                n.trim() == "content-type" && v.trim().starts_with("application/sdp")
-            })
-        });
-        if is_sdp {
-            let content = &part[head_end + sep..];
-            // The CRLF before the next delimiter belongs to the delimiter.
-            let content = content
-                .strip_suffix(b"\r\n")
-                .or_else(|| content.strip_suffix(b"\n"))
-                .unwrap_or(content);
-            return Some(content.to_vec());
-        }
-    }
-    None
 }
 
 /// RFC 4028: the caller's Session-Expires (and Min-SE) decide the interval

@@ -170,3 +170,179 @@ fn ack_is_never_refused() {
     let r = req("ACK", "Content-Type: application/sdp\r\n", SDP);
     assert_eq!(check(&r).unwrap().sdp.as_deref(), Some(SDP.as_bytes()));
 }
+
+/// `req`, then with the Request-URI replaced.
+fn with_ruri(method: &str, uri: &str, extra: &str, body: &str) -> Request {
+    let r = req(method, extra, body);
+    let text = String::from_utf8(r.to_bytes())
+        .unwrap()
+        .replacen("sip:hotline@192.0.2.1", uri, 1);
+    match parse(text.as_bytes()) {
+        Ok(Message::Request(r)) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn tel_request_uri_is_served_unknown_schemes_are_416() {
+    let ct = "Content-Type: application/sdp\r\n";
+    let r = with_ruri("INVITE", "tel:+8613800000000", ct, SDP);
+    assert!(check(&r).is_ok(), "{:?}", check(&r));
+    let r = with_ruri("INVITE", "tel:+1-212-555-0101;phone-context=+1", ct, SDP);
+    assert!(check(&r).is_ok());
+    for uri in [
+        "soap.beep://192.0.2.103:3002",
+        "im:hotline@example.com",
+        "urn:service:sos",
+    ] {
+        let r = with_ruri("INVITE", uri, ct, SDP);
+        let err = check(&r).unwrap_err();
+        assert_eq!(err.status(), 416, "{uri}");
+        assert!(rejection_headers(&err, &Policy::default())
+            .iter()
+            .any(|(n, v)| *n == "Warning" && v.starts_with("399 hotline \"")));
+    }
+}
+
+#[test]
+fn escaped_headers_in_the_request_uri_are_never_accepted() {
+    for method in ["INVITE", "OPTIONS"] {
+        let r = with_ruri(
+            method,
+            "sip:hotline@192.0.2.1?Subject=hi%20there&Priority=urgent",
+            "",
+            "",
+        );
+        let err = check(&r).unwrap_err();
+        assert_eq!(err.status(), 400, "{method}");
+        assert_eq!(err.reason(), "Bad Request (Request-URI)");
+    }
+}
+
+#[test]
+fn contact_must_be_one_sip_uri_on_invite_and_update() {
+    for (contact, ok) in [
+        ("Contact: <sip:caller@192.0.2.9>\r\n", true),
+        (
+            "Contact: \"C\" <sips:caller@192.0.2.9;transport=tls>;expires=60\r\n",
+            true,
+        ),
+        ("Contact: <mailto:caller@example.net>\r\n", false),
+        ("Contact: <tel:+15551234>\r\n", false),
+        ("Contact: mailto:caller@example.net\r\n", false),
+        ("Contact: *\r\n", false),
+        ("Contact: <sip:@broken>\r\n", false),
+        ("Contact: <sip:a@192.0.2.9>, <sip:b@192.0.2.9>\r\n", false),
+        ("", false),
+    ] {
+        for method in ["INVITE", "UPDATE"] {
+            let r = req(method, "X-Tagged: 1\r\n", "");
+            let text = String::from_utf8(r.to_bytes())
+                .unwrap()
+                .replace("Contact: <sip:caller@192.0.2.9>\r\n", contact);
+            let Ok(Message::Request(r)) = parse(text.as_bytes()) else {
+                panic!("{contact}")
+            };
+            let res = validate_request(&r, &Policy::default(), |_| true);
+            match (ok, res) {
+                (true, Ok(_)) => {}
+                (
+                    false,
+                    Err(ProtocolError::BadHeader {
+                        header: "Contact", ..
+                    }),
+                ) => {}
+                (_, other) => panic!("{method} {contact:?}: {other:?}"),
+            }
+        }
+    }
+    // OPTIONS, BYE and friends need none.
+    let r = req("OPTIONS", "", "");
+    let text = String::from_utf8(r.to_bytes())
+        .unwrap()
+        .replace("Contact: <sip:caller@192.0.2.9>\r\n", "");
+    let Ok(Message::Request(r)) = parse(text.as_bytes()) else {
+        panic!()
+    };
+    assert!(check(&r).is_ok());
+}
+
+#[test]
+fn accept_that_excludes_sdp_is_406() {
+    let ct = "Content-Type: application/sdp\r\n";
+    for (accept, ok) in [
+        ("Accept: application/sdp\r\n", true),
+        ("Accept: text/html, application/SDP;level=1\r\n", true),
+        ("Accept: application/*\r\n", true),
+        ("Accept: */*;q=0.5\r\n", true),
+        ("Accept: text/html\r\n", false),
+        ("Accept: application/sdp;q=0, text/plain\r\n", false),
+        ("Accept: \r\n", false),
+    ] {
+        let r = req("INVITE", &format!("{ct}{accept}"), SDP);
+        match (ok, check(&r)) {
+            (true, Ok(_)) => {}
+            (false, Err(e @ ProtocolError::NotAcceptable(_))) => assert_eq!(e.status(), 406),
+            (_, other) => panic!("{accept:?}: {other:?}"),
+        }
+    }
+    // A late-offer INVITE gets our offer in the 200: same rule.
+    assert!(check(&req("INVITE", "Accept: text/html\r\n", "")).is_err());
+    // An UPDATE without an offer gets no SDP back: Accept does not matter.
+    let r = req("UPDATE", "X-Tagged: 1\r\nAccept: text/html\r\n", "");
+    assert!(validate_request(&r, &Policy::default(), |_| true).is_ok());
+}
+
+#[test]
+fn multipart_alternative_nested_and_sdp_less_multipart() {
+    let body = format!(
+        "--outer\r\nContent-Type: multipart/alternative;boundary=in\r\n\r\n\
+         --in\r\nContent-Type: text/plain\r\n\r\nhi\r\n--in\r\nContent-Type: application/sdp\r\n\r\n{SDP}\r\n--in--\r\n\
+         \r\n--outer--\r\n"
+    );
+    let r = req(
+        "INVITE",
+        "Content-Type: multipart/mixed;boundary=outer\r\n",
+        &body,
+    );
+    assert_eq!(check(&r).unwrap().sdp.as_deref(), Some(SDP.as_bytes()));
+    let alt = format!("--x\r\nContent-Type: application/sdp\r\n\r\n{SDP}\r\n--x--\r\n");
+    let r = req(
+        "INVITE",
+        "Content-Type: multipart/alternative; boundary=\"x\"\r\n",
+        &alt,
+    );
+    assert_eq!(check(&r).unwrap().sdp.as_deref(), Some(SDP.as_bytes()));
+
+    let no_sdp = "--x\r\nContent-Type: application/pidf+xml\r\n\r\n<presence/>\r\n--x--\r\n";
+    let r = req(
+        "INVITE",
+        "Content-Type: multipart/mixed;boundary=x\r\n",
+        no_sdp,
+    );
+    let err = check(&r).unwrap_err();
+    assert_eq!(err.status(), 415);
+    let headers = rejection_headers(&err, &Policy::default());
+    assert!(
+        headers.contains(&("Accept", "application/sdp".into())),
+        "{headers:?}"
+    );
+    let required = no_sdp.replace(
+        "\r\n\r\n<p",
+        "\r\nContent-Disposition: render;handling=required\r\n\r\n<p",
+    );
+    let with_sdp = format!(
+        "{}--x\r\nContent-Type: application/sdp\r\n\r\n{SDP}\r\n--x--\r\n",
+        required.trim_end_matches("--x--\r\n")
+    );
+    let r = req(
+        "INVITE",
+        "Content-Type: multipart/mixed;boundary=x\r\n",
+        &with_sdp,
+    );
+    assert_eq!(
+        check(&r).unwrap_err().status(),
+        415,
+        "a required part we cannot read"
+    );
+}

@@ -112,4 +112,5 @@ pub mod baresip;
 pub mod daemon;
 pub mod http;
 pub mod pjsua;
+pub mod netns;
 pub mod sip_peer;

@@ -209,6 +209,122 @@ pub fn stream_message_len(buf: &[u8]) -> Result<Option<usize>, FrameError> {
     Ok((buf.len() >= total).then_some(total))
 }
 
+/// What [`StreamFramer::next`] found at the start of a stream buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamItem {
+    /// A complete message of this many bytes.
+    Message(usize),
+    /// An RFC 5626 §3.5.1 keep-alive ping (CRLF CRLF, 4 bytes): answer
+    /// with one CRLF.
+    Ping,
+    /// This many stray line ends between messages: skip them.
+    Skip(usize),
+    /// More bytes are needed.
+    Incomplete,
+}
+
+/// Incremental framing for stream transports (RFC 3261 §18.3).
+///
+/// The scan for the blank line that ends a header resumes where the last
+/// call stopped, so a peer dripping a header one byte per segment costs
+/// O(n) in total, not O(n²) as rescanning from the start would. Content-
+/// Length is read once, when the header is complete. The caller cuts the
+/// bytes it was told about off the front of its buffer and calls again.
+#[derive(Debug, Clone)]
+pub struct StreamFramer {
+    max: usize,
+    /// Bytes of the current header already searched (from buffer start).
+    scanned: usize,
+    /// Whole length once the header is complete.
+    total: Option<usize>,
+    /// Bytes examined since creation: the work a peer made us do.
+    work: u64,
+}
+
+impl StreamFramer {
+    /// `max`: largest message (and so buffer) accepted, at most
+    /// [`MAX_MESSAGE_SIZE`].
+    pub fn new(max: usize) -> Self {
+        Self {
+            max: max.min(MAX_MESSAGE_SIZE),
+            scanned: 0,
+            total: None,
+            work: 0,
+        }
+    }
+
+    /// Bytes examined so far (for tests of the O(n) promise).
+    pub fn work(&self) -> u64 {
+        self.work
+    }
+
+    /// True while a message has begun but its header is not complete.
+    pub fn in_header(&self, buf: &[u8]) -> bool {
+        self.total.is_none() && !buf.is_empty()
+    }
+
+    /// Look at `buf` (the unconsumed bytes, the same front as last time
+    /// plus what arrived since). After `Message`, `Ping` or `Skip` the
+    /// caller must remove that many bytes from the front.
+    pub fn next(&mut self, buf: &[u8]) -> Result<StreamItem, FrameError> {
+        if self.total.is_none() && self.scanned == 0 {
+            // Between messages: keep-alives and stray line ends.
+            if buf.starts_with(b"\r\n\r\n") {
+                return Ok(StreamItem::Ping);
+            }
+            let crlfs = buf
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            if crlfs > 0 {
+                if crlfs == buf.len() && crlfs < 4 && b"\r\n\r\n".starts_with(buf) {
+                    return Ok(StreamItem::Incomplete); // perhaps a ping in pieces
+                }
+                return Ok(StreamItem::Skip(crlfs));
+            }
+        }
+        let total = match self.total {
+            Some(t) => t,
+            None => {
+                // Resume three bytes back: the terminator may straddle.
+                let from = self.scanned.saturating_sub(3);
+                let found = buf[from..].windows(4).position(|w| w == b"\r\n\r\n");
+                self.work += (buf.len() - from) as u64;
+                let Some(i) = found else {
+                    self.scanned = buf.len();
+                    if buf.len() > self.max {
+                        return Err(FrameError::TooLarge);
+                    }
+                    return Ok(StreamItem::Incomplete);
+                };
+                let head_len = from + i + 4;
+                if head_len > self.max {
+                    return Err(FrameError::TooLarge);
+                }
+                let (framed, _) = frame(&buf[..head_len])?;
+                let mut len = 0usize;
+                for (name, value) in &framed.headers {
+                    if name == "Content-Length" {
+                        len = value.parse().map_err(|_| FrameError::BadContentLength)?;
+                    }
+                }
+                let total = head_len.saturating_add(len);
+                if total > self.max {
+                    return Err(FrameError::TooLarge);
+                }
+                self.total = Some(total);
+                total
+            }
+        };
+        if buf.len() < total {
+            return Ok(StreamItem::Incomplete);
+        }
+        self.total = None;
+        self.scanned = 0;
+        Ok(StreamItem::Message(total))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +373,72 @@ mod tests {
         assert_eq!(frame(b"OPTIONS x").unwrap_err(), FrameError::NoHeaderEnd);
         let big = vec![b'a'; MAX_MESSAGE_SIZE + 1];
         assert_eq!(frame(&big).unwrap_err(), FrameError::TooLarge);
+    }
+
+    #[test]
+    fn framer_cuts_messages_pings_and_strays() {
+        let m = b"OPTIONS sip:a@b SIP/2.0\r\nl: 4\r\n\r\nbody";
+        let mut f = StreamFramer::new(MAX_MESSAGE_SIZE);
+        let mut buf = b"\r\n\r\n".to_vec();
+        assert_eq!(f.next(&buf), Ok(StreamItem::Ping));
+        buf.drain(..4);
+        buf.extend_from_slice(b"\r\n");
+        assert_eq!(f.next(&buf), Ok(StreamItem::Incomplete), "half a ping");
+        buf.extend_from_slice(b"\r\n");
+        assert_eq!(f.next(&buf), Ok(StreamItem::Ping));
+        buf.clear();
+        buf.extend_from_slice(b"\r\n");
+        buf.extend_from_slice(&m[..10]);
+        assert_eq!(f.next(&buf), Ok(StreamItem::Skip(2)));
+        buf.drain(..2);
+        assert_eq!(f.next(&buf), Ok(StreamItem::Incomplete));
+        buf.extend_from_slice(&m[10..]);
+        buf.extend_from_slice(b"NEXT");
+        assert_eq!(f.next(&buf), Ok(StreamItem::Message(m.len())));
+        buf.drain(..m.len());
+        assert_eq!(f.next(&buf), Ok(StreamItem::Incomplete));
+    }
+
+    #[test]
+    fn framer_is_linear_on_a_one_byte_drip() {
+        // A 60 kB header arriving one byte at a time: each call looks only
+        // at what is new (plus three bytes), never at the whole buffer.
+        let mut msg = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+        while msg.len() < 60_000 {
+            // Long lines: the header-line cap (256) must not end it first.
+            msg.extend_from_slice(b"X-Pad: ");
+            msg.extend_from_slice(&[b'a'; 300]);
+            msg.extend_from_slice(b"\r\n");
+        }
+        msg.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        let mut f = StreamFramer::new(MAX_MESSAGE_SIZE);
+        let started = std::time::Instant::now();
+        let mut got = None;
+        for n in 1..=msg.len() {
+            match f.next(&msg[..n]).unwrap() {
+                StreamItem::Incomplete => {}
+                StreamItem::Message(len) => got = Some((n, len)),
+                other => panic!("{other:?} at {n}"),
+            }
+        }
+        assert_eq!(got, Some((msg.len(), msg.len())));
+        let n = msg.len() as u64;
+        assert!(f.work() <= 5 * n, "{} bytes examined for {n}", f.work());
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn framer_caps_header_and_body() {
+        let mut f = StreamFramer::new(100);
+        assert_eq!(f.next(&[b'a'; 101]), Err(FrameError::TooLarge));
+        let mut f = StreamFramer::new(100);
+        let m = b"OPTIONS sip:a@b SIP/2.0\r\nl: 90\r\n\r\n";
+        assert_eq!(f.next(m), Err(FrameError::TooLarge));
+        let mut f = StreamFramer::new(100);
+        assert_eq!(
+            f.next(b"OPTIONS sip:a@b SIP/2.0\r\nl: x\r\n\r\n"),
+            Err(FrameError::BadContentLength)
+        );
     }
 
     #[test]

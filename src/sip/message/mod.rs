@@ -5,13 +5,16 @@
 
 mod frame;
 mod header;
+pub mod multipart;
 mod parse;
 mod response;
 mod uri;
 
 use std::fmt;
 
-pub use frame::{canonical_name, stream_message_len, FrameError, MAX_MESSAGE_SIZE};
+pub use frame::{
+    canonical_name, stream_message_len, FrameError, StreamFramer, StreamItem, MAX_MESSAGE_SIZE,
+};
 pub use header::{param, parse_params, split_list, CSeq, HeaderError, NameAddr, Params, Via};
 pub use parse::{parse, DropReason, ParseError, Rejection};
 pub use uri::{percent_decode, SipUri, Uri, UriError};

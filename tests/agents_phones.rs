@@ -55,9 +55,7 @@ async fn baresip_registers_with_digest_and_pauses_with_star_52() {
         "login on register"
     );
 
-    phone
-        .command("dial", &format!("sip:*52@{}", d.sip))
-        .await;
+    phone.command("dial", &format!("sip:*52@{}", d.sip)).await;
     phone.event("CALL_ESTABLISHED", T).await;
     phone.event("CALL_CLOSED", T).await;
     assert_eq!(
@@ -82,7 +80,10 @@ async fn baresip_registers_with_digest_and_pauses_with_star_52() {
         .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
         .expect("baresip recorded the call");
     let c = heard_prompt(&heard, "agent-paused");
-    assert!(c > 0.5, "the agent heard the confirmation (correlation {c:.3})");
+    assert!(
+        c > 0.5,
+        "the agent heard the confirmation (correlation {c:.3})"
+    );
 }
 
 #[tokio::test]
@@ -108,7 +109,12 @@ async fn baresip_with_a_wrong_password_is_refused() {
     phone.command("dial", &format!("sip:*51@{}", d.sip)).await;
     phone.event("CALL_CLOSED", T).await;
     assert_eq!(
-        store.get(&"agent2".parse().unwrap()).await.unwrap().agent.state,
+        store
+            .get(&"agent2".parse().unwrap())
+            .await
+            .unwrap()
+            .agent
+            .state,
         AgentState::Offline
     );
 }

@@ -23,8 +23,8 @@ pub mod report;
 mod rows;
 pub mod store;
 
-pub use feature::FeatureCode;
 pub use bindings::BindingsReplaced;
+pub use feature::FeatureCode;
 pub use model::{
     Actor, Agent, AgentEntry, AgentEvent, AgentId, AgentState, Binding, BindingRecord, Credentials,
     Password, SipUser, Tier, Transition, Transport,

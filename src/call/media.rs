@@ -34,6 +34,35 @@ pub struct CallMedia {
     task: Option<tokio::task::JoinHandle<rtp::SessionReport>>,
 }
 
+/// Why an offer is refused: the status, its reason phrase and, for SDP
+/// problems, the `Warning` value that says what was wrong (RFC 3261
+/// §20.43).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferRefusal {
+    pub status: u16,
+    pub reason: &'static str,
+    pub warning: Option<String>,
+}
+
+impl OfferRefusal {
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        self.warning
+            .iter()
+            .map(|w| ("Warning", w.clone()))
+            .collect()
+    }
+}
+
+impl From<&SdpError> for OfferRefusal {
+    fn from(e: &SdpError) -> Self {
+        OfferRefusal {
+            status: e.sip_status(),
+            reason: e.reason(),
+            warning: Some(e.warning()),
+        }
+    }
+}
+
 /// Why the media could not be set up before ringing.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
@@ -113,8 +142,9 @@ impl CallMedia {
 
     /// A new offer mid-call (hold, resume, codec change): our answer, or
     /// the status to refuse it with while the old session stays.
-    pub fn renegotiate(&mut self, offer: &[u8]) -> Result<String, u16> {
-        let n = sdp::negotiate(&String::from_utf8_lossy(offer)).map_err(|e| e.sip_status())?;
+    pub fn renegotiate(&mut self, offer: &[u8]) -> Result<String, OfferRefusal> {
+        let n =
+            sdp::negotiate(&String::from_utf8_lossy(offer)).map_err(|e| OfferRefusal::from(&e))?;
         tracing::info!(direction = ?n.direction, codec = ?n.codec, "session modified");
         let format_changed = self.negotiated.as_ref().is_some_and(|old| {
             (old.codec, old.payload_type, old.telephone_event)
@@ -123,7 +153,11 @@ impl CallMedia {
         if format_changed && self.handle.is_some() {
             // The running session encodes one codec: a codec change gets a
             // fresh session on a fresh port, named in the answer.
-            let port = self.ports.allocate().map_err(|e| e.sip_status())?;
+            let port = self.ports.allocate().map_err(|e| OfferRefusal {
+                status: e.sip_status(),
+                reason: "Service Unavailable",
+                warning: None,
+            })?;
             self.rtp_local = port.local_addr().ok();
             self.port = Some(port);
             self.restart = true;

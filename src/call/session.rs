@@ -18,7 +18,7 @@ use tracing::Instrument;
 use super::intake::{self as intake, CallIntake, IntakeOutput, IntakeServices};
 use super::leg::uas::{UasLeg, UasState};
 use super::leg::LegEvent;
-use super::media::{CallMedia, PrepareError};
+use super::media::{CallMedia, OfferRefusal, PrepareError};
 use super::registrar::Verdict;
 use super::{CallEvent, CallServices, CallSettings, EndReason, ToDispatch};
 use crate::agents::model::Actor;
@@ -145,7 +145,12 @@ impl Call {
             return;
         }
         self.leg.ring().await;
-        let answer_at = self.setup.received + self.setup.settings.answer_delay();
+        // A caller hears the configured rings; an agent's feature code is
+        // answered at once (nobody is being greeted).
+        let answer_at = match self.setup.purpose {
+            CallPurpose::Intake => self.setup.received + self.setup.settings.answer_delay(),
+            CallPurpose::Feature(_) => self.setup.received,
+        };
         let mut media_events: Option<mpsc::UnboundedReceiver<MediaEvent>> = None;
         let mut intake_results: Option<mpsc::UnboundedReceiver<IvrInput>> = None;
         while self.end.is_none() {
@@ -296,8 +301,9 @@ impl Call {
             Ok(()) => true,
             Err(PrepareError::Offer(e)) => {
                 tracing::info!(error = %e, "offer refused");
+                let refusal = OfferRefusal::from(&e);
                 self.leg
-                    .refuse(e.sip_status(), "Not Acceptable Here", vec![])
+                    .refuse(refusal.status, refusal.reason, refusal.headers())
                     .await;
                 self.end = Some(EndReason::Rejected);
                 false

@@ -36,7 +36,10 @@ pub async fn add_agent(store: &AgentStore, user: &str, password: &str) -> AgentI
 
 /// A daemon on a fresh database whose roster already holds `agents`
 /// (user, password), so the daemon loads them at start.
-pub async fn start_with(config: &str, agents: &[(&str, &str)]) -> (Daemon, AgentStore, Vec<AgentId>) {
+pub async fn start_with(
+    config: &str,
+    agents: &[(&str, &str)],
+) -> (Daemon, AgentStore, Vec<AgentId>) {
     let (_, db_url) = super::shared().fresh_db().await;
     let store = roster(&db_url).await;
     let mut ids = Vec::new();
@@ -80,4 +83,3 @@ pub async fn state_when(store: &AgentStore, user: &str, want: AgentState) -> Age
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
-

@@ -45,4 +45,3 @@ pub fn correlation(sent: &[f64], heard: &[f64]) -> f64 {
     }
     best
 }
-

@@ -111,6 +111,6 @@ pub mod audio;
 pub mod baresip;
 pub mod daemon;
 pub mod http;
-pub mod pjsua;
 pub mod netns;
+pub mod pjsua;
 pub mod sip_peer;

@@ -54,6 +54,24 @@ class Call(pj.Call):
                     self.getAudioMedia(i).startTransmit(self.recorder)
 
 
+def fix_wav_header(path):
+    """pjsua's recorder writes the RIFF and data sizes only when destroyed,
+    which a SWIG-held object may never be before exit: write them now."""
+    import struct
+    try:
+        with open(path, "r+b") as f:
+            data = f.read()
+            i = data.find(b"data")
+            if data[:4] != b"RIFF" or i < 0:
+                return
+            f.seek(4)
+            f.write(struct.pack("<I", len(data) - 8))
+            f.seek(i + 4)
+            f.write(struct.pack("<I", len(data) - i - 8))
+    except OSError:
+        pass
+
+
 def pump(ep, until, limit):
     deadline = time.time() + limit
     while time.time() < deadline:
@@ -121,6 +139,8 @@ def main():
         prm = pj.CallOpParam(True)
         call.makeCall(f"sip:{args.dial}@{args.registrar}{transport}", prm)
         pump(ep, lambda: call.state == "DISCONNECTED", 30)
+        if args.record:
+            fix_wav_header(args.record)
 
     if args.stay > 0:
         pump(ep, lambda: False, args.stay)

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::LegEvent;
+use crate::call::media::OfferRefusal;
 use crate::call::session::CallSetup;
 use crate::call::{CallEvent, CallSettings, EndReason, ToDispatch};
 use crate::sip::dialog::Dialog;
@@ -293,17 +294,20 @@ impl UasLeg {
         &mut self,
         key: TransactionKey,
         req: &Request,
-        answer: Result<Option<String>, u16>,
+        answer: Result<Option<String>, OfferRefusal>,
     ) {
         let sdp = match answer {
             Ok(sdp) => sdp,
-            Err(status) => {
-                let resp = Response::for_request_with_tag(
+            Err(refusal) => {
+                let mut resp = Response::for_request_with_tag(
                     req,
-                    status,
-                    "Not Acceptable Here",
+                    refusal.status,
+                    refusal.reason,
                     &self.local_tag,
                 );
+                for (n, v) in refusal.headers() {
+                    resp.headers.push(n, v);
+                }
                 return self.respond(key, resp).await;
             }
         };

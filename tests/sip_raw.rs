@@ -50,7 +50,12 @@ async fn refusals_carry_the_right_code_and_headers() {
     type Case = (String, u16, Option<(&'static str, &'static str)>);
     let cases: Vec<Case> = vec![
         (peer.request_text("FOOBAR", &leg, ""), 501, None),
-        (peer.request_text("REGISTER", &leg, ""), 501, None),
+        // hotline is the agents' registrar: REGISTER is challenged.
+        (
+            peer.request_text("REGISTER", &leg, ""),
+            401,
+            Some(("WWW-Authenticate", "SHA-256")),
+        ),
         (
             peer.request_text("MESSAGE", &leg, ""),
             405,

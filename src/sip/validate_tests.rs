@@ -68,12 +68,14 @@ fn unknown_require_is_420_listing_the_tags() {
 
 #[test]
 fn known_unserved_method_is_405_with_allow() {
-    let err = check(&req("REGISTER", "", "")).unwrap_err();
+    // We are a registrar (agents' phones), but not a presence server.
+    let err = check(&req("SUBSCRIBE", "", "")).unwrap_err();
     assert_eq!(err.status(), 405);
     let h = rejection_headers(&err, &Policy::default());
     assert_eq!(h[0].0, "Allow");
     assert!(h[0].1.contains("INVITE") && h[0].1.contains("OPTIONS"));
-    assert!(!h[0].1.contains("REGISTER"));
+    assert!(h[0].1.contains("REGISTER"));
+    assert!(!h[0].1.contains("SUBSCRIBE"));
 }
 
 #[test]

@@ -1,0 +1,31 @@
+//! Routing: which agent of which tier takes a queued caller, and when.
+//!
+//! Protocol-free like [`crate::ivr`]: a sans-io core ([`Router`]: the
+//! queue, the agents' states and the strategy) driven with `Instant`s, so
+//! tests play hours of a desk in microseconds. The call task owns the legs
+//! (dialogs, media); routing only decides. It never imports `sip`, `media`
+//! or `call`.
+//!
+//! - [`queue`]: entries and their order (SLA deadline or FIFO per
+//!   severity, escalations first), per-tier idle sets, positions.
+//! - [`agent`]: agents as the router sees them, the free-agent index.
+//! - [`strategy`]: longest idle, fewest calls, round robin, ring all.
+//! - [`core`]: the [`Router`] (inputs, outputs, timers, dispatch).
+//! - [`settings`]: the `[routing]` configuration resolved for the core.
+
+pub mod agent;
+pub mod core;
+pub mod io;
+pub mod queue;
+pub mod settings;
+pub mod strategy;
+mod timers;
+
+pub use agent::AgentView;
+pub use core::Router;
+pub use io::{Input, LeaveReason, OfferFailure, Output, StateReason};
+pub use queue::{NewEntry, QueueEntryId};
+pub use settings::{Settings, SeverityRoute};
+
+#[cfg(test)]
+mod tests;

@@ -147,6 +147,10 @@ impl Agents {
         self.map.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     pub fn insert(&mut self, agent: Agent) {
         let id = agent.id;
         self.map.insert(id, agent);

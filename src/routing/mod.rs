@@ -12,7 +12,10 @@
 //! - [`strategy`]: longest idle, fewest calls, round robin, ring all.
 //! - [`core`]: the [`Router`] (inputs, outputs, timers, dispatch).
 //! - [`settings`]: the `[routing]` configuration resolved for the core.
+//! - [`actor`]: the task that owns a `Router` with real timers, and
+//!   [`RoutingHandle`], the cheap clone everyone else holds.
 
+pub mod actor;
 pub mod agent;
 pub mod core;
 pub mod io;
@@ -21,6 +24,7 @@ pub mod settings;
 pub mod strategy;
 mod timers;
 
+pub use actor::{RoutingError, RoutingHandle, Snapshot};
 pub use agent::AgentView;
 pub use core::Router;
 pub use io::{Input, LeaveReason, OfferFailure, Output, StateReason};

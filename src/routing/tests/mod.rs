@@ -10,6 +10,7 @@ use crate::agents::{AgentId, AgentState, Tier};
 use crate::config::Config;
 use crate::tickets::TicketNumber;
 
+mod actor;
 mod agents;
 mod config;
 mod invariants;

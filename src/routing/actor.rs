@@ -47,6 +47,7 @@ pub struct Snapshot {
 #[derive(Debug)]
 enum Command {
     Input(Input),
+    Reconfigure(Box<Settings>),
     Snapshot(oneshot::Sender<Snapshot>),
 }
 
@@ -73,6 +74,14 @@ impl RoutingHandle {
                 mpsc::error::TrySendError::Full(_) => RoutingError::Busy,
                 mpsc::error::TrySendError::Closed(_) => RoutingError::Closed,
             })
+    }
+
+    /// New rules after a configuration reload (see [`Router::reconfigure`]).
+    pub async fn reconfigure(&self, settings: Settings) -> Result<(), RoutingError> {
+        self.tx
+            .send(Command::Reconfigure(Box::new(settings)))
+            .await
+            .map_err(|_| RoutingError::Closed)
     }
 
     /// The queue order and the agents as the router sees them.
@@ -119,6 +128,7 @@ async fn run(
             cmd = rx.recv() => match cmd {
                 None => break,
                 Some(Command::Input(input)) => router.handle(Instant::now().into_std(), input),
+                Some(Command::Reconfigure(s)) => router.reconfigure(Instant::now().into_std(), *s),
                 Some(Command::Snapshot(reply)) => {
                     let _ = reply.send(Snapshot {
                         queue: router.queue_order(),

@@ -139,6 +139,18 @@ impl Agents {
         }
     }
 
+    /// Re-key every free agent for another strategy (a reload).
+    pub fn set_strategy(&mut self, strategy: RoutingStrategy) {
+        if strategy == self.strategy {
+            return;
+        }
+        self.strategy = strategy;
+        let ids: Vec<AgentId> = self.map.keys().copied().collect();
+        for id in ids {
+            self.update(id, |_| {});
+        }
+    }
+
     pub fn get(&self, id: AgentId) -> Option<&Agent> {
         self.map.get(&id)
     }

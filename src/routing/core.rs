@@ -67,6 +67,39 @@ impl Router {
         &self.s
     }
 
+    /// Take new rules (a configuration reload) without losing anyone.
+    /// Waiting entries are re-sorted under the new order and severity
+    /// ranks; a changed strategy re-sorts the free agents. Timers already
+    /// set keep their time (an offer rings out on the old timeout, the
+    /// next overflow stage and maximum wait come from the rules they were
+    /// set by), so a reload never fires or skips anything retroactively.
+    pub fn reconfigure(&mut self, now: Instant, settings: Settings) {
+        self.run_timers(now);
+        self.agents.set_strategy(settings.strategy);
+        self.s = settings;
+        let ids: Vec<QueueEntryId> = self.queue.ids_in_order().collect();
+        for id in ids {
+            let Some(mut e) = self.queue.remove(id) else {
+                continue;
+            };
+            e.rank = self.s.rank(&e.new.severity);
+            e.key = OrderKey {
+                primary: self.primary(e.due, e.rank),
+                rank: e.rank,
+                ..e.key
+            };
+            self.queue.insert(e);
+        }
+        self.dispatch(now);
+    }
+
+    fn primary(&self, due: Instant, rank: usize) -> Primary {
+        match self.s.order {
+            QueueOrder::Sla => Primary::Due(due),
+            QueueOrder::FifoPerSeverity => Primary::Rank(rank),
+        }
+    }
+
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
     }
@@ -356,10 +389,7 @@ impl Router {
         self.arrivals += 1;
         let key = OrderKey {
             lane: if escalate_to.is_some() { 0 } else { 1 },
-            primary: match self.s.order {
-                QueueOrder::Sla => Primary::Due(due),
-                QueueOrder::FifoPerSeverity => Primary::Rank(rank),
-            },
+            primary: self.primary(due, rank),
             rank,
             seq: self.arrivals,
         };

@@ -6,6 +6,15 @@
 //! (dialogs, media); routing only decides. It never imports `sip`, `media`
 //! or `call`.
 //!
+//! Time: the core takes `std::time::Instant` (no tokio in it); the actor
+//! converts tokio's clock with `into_std`/`from_std`, so paused-time tests
+//! of the actor drive the core too. Tickets' deadlines are wall-clock
+//! (`DateTime<Utc>`, what the database and people see); each is turned
+//! into an `Instant` once, at enqueue, from the wall clock the shell read
+//! with `now` (see [`queue::Entry::due`]), and only the `Instant` times
+//! and orders anything afterwards: a wall-clock step cannot reorder the
+//! queue or fire a breach early.
+//!
 //! - [`queue`]: entries and their order (SLA deadline or FIFO per
 //!   severity, escalations first), per-tier idle sets, positions.
 //! - [`agent`]: agents as the router sees them, the free-agent index.

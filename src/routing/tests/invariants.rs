@@ -143,6 +143,20 @@ fn run(seed: u64, strategy: RoutingStrategy) {
                 let id = entries[rng.gen_range(0..entries.len())];
                 d.input(Input::CallbackAccepted { entry: id })
             }
+            84 => {
+                let mut c = Config::default();
+                c.routing.strategy = [
+                    RoutingStrategy::LongestIdle,
+                    RoutingStrategy::FewestCalls,
+                    RoutingStrategy::RoundRobin,
+                    RoutingStrategy::RingAll,
+                ][rng.gen_range(0..4)];
+                if rng.gen_bool(0.5) {
+                    c.routing.order = crate::config::QueueOrder::FifoPerSeverity;
+                }
+                d.r.reconfigure(d.now, Settings::from_config(&c));
+                d.drain()
+            }
             _ => d.advance(Duration::from_millis(rng.gen_range(0..40_000))),
         };
         shell.apply(&out);

@@ -173,3 +173,23 @@ fn overflow_tiers_take_the_call_when_the_own_tier_declines() {
     let out = d.login(3, &[Tier::L3]);
     assert_eq!(offered_to(&out), Some((c, a(3))));
 }
+
+#[test]
+fn a_reload_resorts_the_waiting_callers_and_the_free_agents() {
+    let mut d = Desk::new();
+    let (minor, _) = d.call_due("minor", secs(300));
+    let (critical, _) = d.call("critical");
+    assert_eq!(d.r.queue_order(), [minor, critical]);
+    let mut c = Config::default();
+    c.routing.order = QueueOrder::FifoPerSeverity;
+    c.routing.strategy = crate::config::RoutingStrategy::FewestCalls;
+    d.r.reconfigure(d.now, Settings::from_config(&c));
+    assert_eq!(d.r.queue_order(), [critical, minor]);
+    assert_eq!(
+        d.r.settings().strategy,
+        crate::config::RoutingStrategy::FewestCalls
+    );
+    let out = d.login(1, &Tier::ALL);
+    assert_eq!(offered_to(&out), Some((critical, a(1))));
+    d.r.check_invariants();
+}

@@ -219,12 +219,14 @@ impl Router {
             Timer::Overflow(id) => self.overflow(id),
             Timer::MaxWait(id) => self.offer_callback(id),
             Timer::Risk(id) => {
+                let Some(e) = self.queue.entries.get(&id).filter(|e| !e.at_risk) else {
+                    return;
+                };
+                let mask = e.mask;
                 let wait = self
                     .queue
-                    .entries
-                    .get(&id)
-                    .and_then(|e| Some((self.queue.position(id)?, e.mask)))
-                    .and_then(|(p, mask)| self.expected_wait(p, mask));
+                    .position(id)
+                    .and_then(|p| self.expected_wait(p, mask));
                 self.at_risk(id, wait);
             }
             Timer::Breach(id) => {

@@ -19,7 +19,8 @@
 //!   severity, escalations first), per-tier idle sets, positions.
 //! - [`agent`]: agents as the router sees them, the free-agent index.
 //! - [`strategy`]: longest idle, fewest calls, round robin, ring all.
-//! - [`core`]: the [`Router`] (inputs, outputs, timers, dispatch).
+//! - [`core`]: the [`Router`] (inputs, outputs, timers, dispatch); its
+//!   agent-side handlers live in `core_agents.rs`.
 //! - [`settings`]: the `[routing]` configuration resolved for the core.
 //! - [`actor`]: the task that owns a `Router` with real timers, and
 //!   [`RoutingHandle`], the cheap clone everyone else holds.

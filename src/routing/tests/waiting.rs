@@ -258,3 +258,18 @@ fn an_answered_or_abandoned_entry_leaves_no_timer_behind() {
     });
     assert_eq!(d.r.stale_inputs(), 1);
 }
+
+#[test]
+fn with_nobody_serving_the_tiers_there_is_no_estimate_and_the_sla_is_at_risk() {
+    let mut d = Desk::new();
+    d.login(3, &[Tier::L3]); // serves critical, not major
+    let (major, _) = d.call("major");
+    let out = d.advance(secs(30));
+    assert_eq!(announces(&out), [(major, 1, None)]);
+    assert!(out.contains(&Output::SlaAtRisk {
+        entry: major,
+        ticket: TicketNumber(1001),
+        due: d.wall + TimeDelta::seconds(3600 - 30),
+        expected_wait: None,
+    }));
+}

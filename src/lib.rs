@@ -22,6 +22,9 @@
 //!   symmetric latching, RTP timeout, one digit stream).
 //! - [`ivr`]: the call flow language (`config/ivr.toml`), its validation,
 //!   the sans-io interpreter run on each call, and the reloadable registry.
+//! - [`routing`]: the protocol-free routing core: the queue ordered by
+//!   SLA deadline, tiers and overflow, agent states and the strategy that
+//!   picks who rings, as a sans-io state machine driven with time.
 //! - [`tickets`]: PostgreSQL ticket store, SLA policy, the on-disk journal
 //!   that keeps tickets while the database is down, the embedded cluster.
 
@@ -33,5 +36,6 @@ pub mod config;
 pub mod daemon;
 pub mod ivr;
 pub mod media;
+pub mod routing;
 pub mod sip;
 pub mod tickets;

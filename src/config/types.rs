@@ -25,6 +25,7 @@ pub struct Config {
     pub tickets: TicketsConfig,
     pub sla: SlaConfig,
     pub agents: AgentsConfig,
+    pub routing: RoutingConfig,
     /// Problem categories the desk uses; the IVR menu maps keys to these.
     #[serde(rename = "category")]
     pub categories: Vec<CategoryConfig>,
@@ -411,5 +412,165 @@ impl Default for AgentsConfig {
             lockout_period: ConfigDuration(Duration::from_secs(300)),
             md5_only_user_agents: vec!["baresip v0.".into(), "baresip v1.".into()],
         }
+    }
+}
+
+/// How waiting callers are ordered.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueOrder {
+    /// Earliest response deadline first (time left to the SLA breach),
+    /// ties by severity (order of the SLA table), then arrival.
+    #[default]
+    Sla,
+    /// Most severe level first (order of the SLA table), first come first
+    /// served within a level: what Asterisk and FreeSWITCH do.
+    FifoPerSeverity,
+}
+
+/// Which available agent of the allowed tiers gets the call.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingStrategy {
+    /// Idle longest since the end of their wrap-up.
+    #[default]
+    LongestIdle,
+    /// Fewest calls taken since the daemon started, then longest idle.
+    FewestCalls,
+    /// Each in turn: the agent offered a call least recently.
+    RoundRobin,
+    /// Ring every available agent of the tier at once; the first to
+    /// answer wins, the others get CANCEL.
+    RingAll,
+}
+
+/// A caller queued while no agent of any tier that could take the call is
+/// logged in.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenNoAgents {
+    /// Stay in the queue (someone may log in).
+    #[default]
+    Wait,
+    /// Offer the callback at once instead of after the maximum wait.
+    OfferCallback,
+}
+
+/// Which bridged calls are recorded.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingMode {
+    All,
+    None,
+    /// `recording_share` of the calls, spread evenly (every fifth call at
+    /// 0.2): quality control listens to 20 % of calls.
+    #[default]
+    Share,
+}
+
+/// Calls to agents: queue order, agent choice, ringing, announcements,
+/// overflow and callbacks. The wrap-up time is `agents.wrap_up`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    pub order: QueueOrder,
+    pub strategy: RoutingStrategy,
+    /// An agent's phone rings this long before the next agent is tried.
+    pub ring_timeout: ConfigDuration,
+    /// Unanswered offers in a row before the agent is paused ("no answer").
+    pub max_misses: u32,
+    /// A waiting caller hears position and expected wait this often.
+    pub announce_every: ConfigDuration,
+    /// A waiting ticket this close to its response deadline is at risk.
+    pub sla_risk_margin: ConfigDuration,
+    pub when_no_agents: WhenNoAgents,
+    /// Handle time (talk and wrap-up) assumed for the expected wait until
+    /// calls have been measured.
+    pub expected_handle_time: ConfigDuration,
+    pub recording: RecordingMode,
+    /// Share of calls recorded when `recording = "share"` (0.0 to 1.0).
+    pub recording_share: f64,
+    /// Absent: the severity handled by L3 adds L2 after 60 s and the one
+    /// handled by L1 adds L2 after 5 min (see [`RoutingConfig::overflow_rules`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<Vec<OverflowRule>>,
+    /// Absent: the severity handled by L1 is offered a callback after
+    /// 10 min (see [`RoutingConfig::max_wait_rules`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_wait: Option<Vec<MaxWaitRule>>,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            order: QueueOrder::default(),
+            strategy: RoutingStrategy::default(),
+            ring_timeout: ConfigDuration(Duration::from_secs(15)),
+            max_misses: 3,
+            announce_every: ConfigDuration(Duration::from_secs(30)),
+            sla_risk_margin: ConfigDuration(Duration::from_secs(600)),
+            when_no_agents: WhenNoAgents::default(),
+            expected_handle_time: ConfigDuration(Duration::from_secs(300)),
+            recording: RecordingMode::default(),
+            recording_share: 0.2,
+            overflow: None,
+            max_wait: None,
+        }
+    }
+}
+
+/// After `after` in the queue, a `severity` caller may also be taken by
+/// `tiers` (tried in the order given, after the tiers already allowed).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OverflowRule {
+    pub severity: String,
+    pub after: ConfigDuration,
+    pub tiers: Vec<String>,
+}
+
+/// After `after` in the queue, a `severity` caller is offered a callback.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MaxWaitRule {
+    pub severity: String,
+    pub after: ConfigDuration,
+}
+
+impl RoutingConfig {
+    /// The rules in force. Written rules are used as written; without any,
+    /// the defaults follow the tiers of the SLA table rather than its
+    /// names, so switching to urgent/important/general keeps them.
+    pub fn overflow_rules(&self, sla: &SlaConfig) -> Vec<OverflowRule> {
+        if let Some(rules) = &self.overflow {
+            return rules.clone();
+        }
+        let by_tier = |tier: &'static str, secs: u64| {
+            sla.severities
+                .iter()
+                .filter(move |s| s.tier == tier)
+                .map(move |s| OverflowRule {
+                    severity: s.name.clone(),
+                    after: ConfigDuration(Duration::from_secs(secs)),
+                    tiers: vec!["L2".into()],
+                })
+        };
+        by_tier("L3", 60).chain(by_tier("L1", 300)).collect()
+    }
+
+    /// As [`Self::overflow_rules`]: written rules, or a callback offer after
+    /// 10 min for the severity handled by L1.
+    pub fn max_wait_rules(&self, sla: &SlaConfig) -> Vec<MaxWaitRule> {
+        if let Some(rules) = &self.max_wait {
+            return rules.clone();
+        }
+        sla.severities
+            .iter()
+            .filter(|s| s.tier == "L1")
+            .map(|s| MaxWaitRule {
+                severity: s.name.clone(),
+                after: ConfigDuration(Duration::from_secs(600)),
+            })
+            .collect()
     }
 }

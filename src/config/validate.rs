@@ -19,7 +19,97 @@ pub(super) fn validate(c: &Config) -> Problems {
     sla(c, &mut p);
     categories(c, &mut p);
     agents(c, &mut p);
+    routing(c, &mut p);
     p
+}
+
+fn routing(c: &Config, p: &mut Problems) {
+    let r = &c.routing;
+    let ring = r.ring_timeout.as_duration();
+    if ring < Duration::from_secs(1) || ring > Duration::from_secs(300) {
+        p.push((
+            "routing.ring_timeout".into(),
+            format!("is {}; use 1s to 5m (default 15s)", r.ring_timeout),
+        ));
+    }
+    if r.max_misses == 0 {
+        p.push((
+            "routing.max_misses".into(),
+            "is 0, which would pause an agent before any call; use 1 or more (default 3)".into(),
+        ));
+    }
+    let every = r.announce_every.as_duration();
+    if every < Duration::from_secs(5) || every > Duration::from_secs(3600) {
+        p.push((
+            "routing.announce_every".into(),
+            format!("is {}; use 5s to 1h (default 30s)", r.announce_every),
+        ));
+    }
+    if r.expected_handle_time.as_duration() < Duration::from_secs(1) {
+        p.push((
+            "routing.expected_handle_time".into(),
+            format!("is {}; use 1s or more (default 5m)", r.expected_handle_time),
+        ));
+    }
+    if !(0.0..=1.0).contains(&r.recording_share) {
+        p.push((
+            "routing.recording_share".into(),
+            format!(
+                "is {}; use a share from 0.0 to 1.0 (0.2 records every fifth call)",
+                r.recording_share
+            ),
+        ));
+    }
+    let names: Vec<&str> = c.sla.severities.iter().map(|s| s.name.as_str()).collect();
+    let severity = |key: String, name: &str, p: &mut Problems| {
+        if !names.contains(&name) {
+            p.push((
+                key,
+                format!(
+                    "`{name}` is not a level of the SLA table; use one of {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+    };
+    for (i, rule) in r.overflow.iter().flatten().enumerate() {
+        let key = |k: &str| format!("routing.overflow[{i}].{k}");
+        severity(key("severity"), &rule.severity, p);
+        if rule.tiers.is_empty() {
+            p.push((
+                key("tiers"),
+                "is empty; name the tiers that may take the call as well, e.g. [\"L2\"]".into(),
+            ));
+        }
+        for (j, tier) in rule.tiers.iter().enumerate() {
+            if !TIERS.contains(&tier.as_str()) {
+                p.push((
+                    format!("routing.overflow[{i}].tiers[{j}]"),
+                    format!("`{tier}` is not a tier; use one of {}", TIERS.join(", ")),
+                ));
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, rule) in r.max_wait.iter().flatten().enumerate() {
+        let key = |k: &str| format!("routing.max_wait[{i}].{k}");
+        severity(key("severity"), &rule.severity, p);
+        if !seen.insert(rule.severity.as_str()) {
+            p.push((
+                key("severity"),
+                format!(
+                    "`{}` has two maximum waits; keep one rule per level",
+                    rule.severity
+                ),
+            ));
+        }
+        if rule.after.as_duration() < Duration::from_secs(10) {
+            p.push((
+                key("after"),
+                format!("is {}; use 10s or more, e.g. \"10m\"", rule.after),
+            ));
+        }
+    }
 }
 
 fn agents(c: &Config, p: &mut Problems) {

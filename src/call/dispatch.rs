@@ -51,6 +51,11 @@ pub struct Dispatcher {
     calls: HashMap<DialogId, CallHandle>,
     invites: HashMap<TransactionKey, DialogId>,
     waiting: HashMap<TransactionKey, oneshot::Sender<Option<Response>>>,
+    /// Agents' legs: their dialogs and the call that owns each (kept
+    /// apart from `calls`, which counts calls for limits and stats).
+    legs: HashMap<DialogId, CallHandle>,
+    /// Our INVITEs (agents' legs) and the call each belongs to.
+    uac: HashMap<TransactionKey, CallHandle>,
     /// Responses calls asked to send outside a transaction (2xx resends).
     transmit: Vec<(ReplyTo, std::net::SocketAddr, Response)>,
     to_dispatch: mpsc::Sender<ToDispatch>,
@@ -78,6 +83,8 @@ impl Dispatcher {
                 calls: HashMap::new(),
                 invites: HashMap::new(),
                 waiting: HashMap::new(),
+                uac: HashMap::new(),
+                legs: HashMap::new(),
                 transmit: Vec::new(),
                 to_dispatch,
                 from_calls,
@@ -135,6 +142,11 @@ impl Dispatcher {
         }
     }
 
+    /// The call a dialog belongs to: a caller's, or an agent's leg of one.
+    fn call_of(&self, id: &DialogId) -> Option<&CallHandle> {
+        self.calls.get(id).or_else(|| self.legs.get(id))
+    }
+
     /// Where calls and the registrar send their [`ToDispatch`] requests.
     pub fn sender(&self) -> mpsc::Sender<ToDispatch> {
         self.to_dispatch.clone()
@@ -172,7 +184,7 @@ impl Dispatcher {
                 }
                 Incoming::Ack(ack) => {
                     if let Some(call) =
-                        DialogId::for_incoming(&ack).and_then(|id| self.calls.get(&id))
+                        DialogId::for_incoming(&ack).and_then(|id| self.call_of(&id))
                     {
                         call.send(CallEvent::Ack(ack));
                     }
@@ -211,6 +223,49 @@ impl Dispatcher {
                     self.waiting.insert(key, done);
                 }
             }
+            ToDispatch::Invite {
+                request,
+                dest,
+                reply,
+                call,
+            } => {
+                let kind = match reply {
+                    ReplyTo::Udp(_) => Kind::Udp,
+                    ReplyTo::Tcp(_) => Kind::Tcp,
+                };
+                let rel = match kind {
+                    Kind::Udp => Reliability::Unreliable,
+                    Kind::Tcp => Reliability::Reliable,
+                };
+                let key = self.table.send_invite(now, *request, rel);
+                self.routes.insert(key.clone(), Route { reply, dest, kind });
+                self.uac.insert(key, call);
+            }
+            ToDispatch::Cancel { invite, request } => {
+                let rel = match self.routes.get(&invite).map(|r| r.kind) {
+                    Some(Kind::Tcp) => Reliability::Reliable,
+                    _ => Reliability::Unreliable,
+                };
+                if let Some(key) = self.table.cancel(now, &invite, *request, rel) {
+                    if let Some(route) = self.routes.get(&invite) {
+                        let route = Route {
+                            reply: route.reply.clone(),
+                            dest: route.dest,
+                            kind: route.kind,
+                        };
+                        self.routes.insert(key, route);
+                    }
+                }
+            }
+            ToDispatch::Ack { invite, request } => {
+                self.table.send_ack(&invite, *request);
+            }
+            ToDispatch::AddDialog { dialog, call } => {
+                self.legs.insert(dialog, call);
+            }
+            ToDispatch::RemoveDialog { dialog } => {
+                self.legs.remove(&dialog);
+            }
             ToDispatch::Transmit {
                 response,
                 dest,
@@ -241,11 +296,24 @@ impl Dispatcher {
                     }
                 }
                 Output::PassRequest(req) => self.on_request(key, req),
+                Output::PassResponse(resp) if self.uac.contains_key(&key) => {
+                    if let Some(call) = self.uac.get(&key) {
+                        call.send(CallEvent::Response {
+                            key,
+                            response: Box::new(resp),
+                        });
+                    }
+                }
                 Output::PassResponse(resp) => {
                     if resp.is_final() {
                         if let Some(done) = self.waiting.remove(&key) {
                             let _ = done.send(Some(resp));
                         }
+                    }
+                }
+                Output::Timeout if self.uac.contains_key(&key) => {
+                    if let Some(call) = self.uac.get(&key) {
+                        call.send(CallEvent::InviteTimedOut { key });
                     }
                 }
                 Output::Timeout => {
@@ -258,6 +326,7 @@ impl Dispatcher {
                     // lives on: a CANCEL can no longer find it, rightly.
                     self.routes.remove(&key);
                     self.waiting.remove(&key);
+                    self.uac.remove(&key);
                     self.invites.remove(&key);
                 }
             }
@@ -287,8 +356,10 @@ impl Dispatcher {
     /// hand it to whoever serves its kind ([`classify`]).
     fn on_request(&mut self, key: TransactionKey, req: Request) {
         let settings = self.settings.borrow().clone();
-        let calls = &self.calls;
-        let accepted = match validate_request(&req, &settings.policy, |id| calls.contains_key(id)) {
+        let (calls, legs) = (&self.calls, &self.legs);
+        let accepted = match validate_request(&req, &settings.policy, |id| {
+            calls.contains_key(id) || legs.contains_key(id)
+        }) {
             Ok(a) => a,
             Err(e) => {
                 tracing::info!(code = %e.code(), method = %req.method(), call_id = %req.call_id(), error = %e, "request refused");
@@ -303,7 +374,7 @@ impl Dispatcher {
                 self.start_call(key, req, accepted, settings, CallPurpose::Feature(code))
             }
             RequestRoute::FeatureCode(_) => self.new_call(key, req, accepted, settings),
-            RequestRoute::InDialog(dialog) => match dialog.and_then(|id| self.calls.get(&id)) {
+            RequestRoute::InDialog(dialog) => match dialog.and_then(|id| self.call_of(&id)) {
                 Some(call) => call.send(CallEvent::Request {
                     key,
                     request: Box::new(req),
@@ -433,8 +504,7 @@ impl Dispatcher {
             remote_tag,
         };
         let caller = caller_identity(&req, route.dest.ip(), &settings.trusted_peers);
-        let (tx, rx) = mpsc::channel(64);
-        let handle = CallHandle { tx };
+        let (handle, rx) = CallHandle::channel();
         let setup = CallSetup {
             invite: req,
             invite_key: key.clone(),
@@ -449,6 +519,7 @@ impl Dispatcher {
             settings,
             services: self.services.clone(),
             purpose,
+            handle: handle.clone(),
         };
         self.calls.insert(dialog.clone(), handle);
         self.invites.insert(key, dialog);

@@ -8,6 +8,7 @@
 //! [`CallHandle`] and sends it [`CallEvent`]s; nothing else touches the
 //! call's state.
 
+pub mod desk;
 pub mod dispatch;
 pub mod intake;
 pub mod leg;
@@ -109,6 +110,16 @@ pub enum CallEvent {
     Cancel,
     /// The daemon's drain timeout passed: end the call now.
     Shutdown,
+    /// A response to an INVITE this call sent (an agent's leg): every
+    /// provisional, final and retransmitted 2xx.
+    Response {
+        key: TransactionKey,
+        response: Box<Response>,
+    },
+    /// That INVITE got no final response at all (Timer B, transport).
+    InviteTimedOut { key: TransactionKey },
+    /// What routing decided for this call's queue entry.
+    Routing(Box<crate::call::desk::ToCall>),
 }
 
 /// A call as seen from outside: cheap to clone, talks by messages.
@@ -118,6 +129,12 @@ pub struct CallHandle {
 }
 
 impl CallHandle {
+    /// A handle and the queue its call task reads.
+    pub fn channel() -> (CallHandle, mpsc::Receiver<CallEvent>) {
+        let (tx, rx) = mpsc::channel(64);
+        (CallHandle { tx }, rx)
+    }
+
     /// Deliver `event`; a call that already ended ignores it.
     pub fn send(&self, event: CallEvent) {
         // Bounded and never awaited: the dispatcher must not block on one
@@ -153,6 +170,28 @@ pub enum ToDispatch {
         dest: std::net::SocketAddr,
         reply: ReplyTo,
     },
+    /// Send our INVITE (to an agent's phone) in an INVITE client
+    /// transaction; its responses come back as [`CallEvent::Response`].
+    Invite {
+        request: Box<Request>,
+        dest: std::net::SocketAddr,
+        reply: ReplyTo,
+        call: CallHandle,
+    },
+    /// CANCEL our pending INVITE `invite` (RFC 3261 §9.1).
+    Cancel {
+        invite: TransactionKey,
+        request: Box<Request>,
+    },
+    /// The ACK for a 2xx to our INVITE `invite`, sent along its route.
+    Ack {
+        invite: TransactionKey,
+        request: Box<Request>,
+    },
+    /// Route requests of another dialog (an agent's leg) to `call` too.
+    AddDialog { dialog: DialogId, call: CallHandle },
+    /// Forget one of a call's dialogs (its agent leg ended).
+    RemoveDialog { dialog: DialogId },
     /// The call is over: forget its dialog.
     Ended { dialog: DialogId },
 }

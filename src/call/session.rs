@@ -50,6 +50,9 @@ pub struct CallSetup {
     pub settings: Arc<CallSettings>,
     pub services: CallServices,
     pub purpose: CallPurpose,
+    /// This call's own handle, for the requests it sends (its agents'
+    /// responses come back through it).
+    pub handle: super::CallHandle,
 }
 
 /// Why the phone called.

@@ -202,6 +202,10 @@ impl UasLeg {
                 request,
                 accepted,
             } => self.on_request(key, *request, accepted).await,
+            // Not the caller's leg's business: the session routes these.
+            CallEvent::Response { .. }
+            | CallEvent::InviteTimedOut { .. }
+            | CallEvent::Routing(_) => None,
             CallEvent::Shutdown => {
                 match self.state {
                     UasState::Ringing => {

@@ -1,0 +1,639 @@
+//! The desk: the shell around the routing core. One task that
+//! - owns the routing actor's outputs and turns each into what it means
+//!   for a call ([`ToCall`], sent to the call task that owns the queue
+//!   entry), for the roster (agent state changes, written to
+//!   `agent_events` in order) and for the ticket (SLA events);
+//! - keeps the routing core's view of agents in step with the roster:
+//!   logins, pauses and resumes made by the CLI, the admin API or a feature
+//!   code reach it through `NOTIFY hotline_agents`, and so does a phone
+//!   that registers or becomes unreachable;
+//! - fetches an agent's registered contacts from the registrar when
+//!   routing offers them a call.
+//!
+//! Routing decides; calls act; the desk only translates. It never waits on
+//! a call (bounded queues, `try_send`), and database writes go through one
+//! ordered writer so a slow database delays no routing decision.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::registrar::{Contact, RegistrarHandle};
+use super::{CallEvent, CallHandle};
+use crate::agents::{Actor, AgentEntry, AgentId, AgentState, AgentStore, Cause, Tier};
+use crate::routing::actor::{self as routing_actor, RoutingHandle};
+use crate::routing::io::{Input, Output};
+use crate::routing::queue::{NewEntry, QueueEntryId};
+use crate::routing::settings::Settings;
+use crate::tickets::{TicketNumber, TicketStore};
+
+/// Commands waiting for the desk at most (calls enqueue and report here).
+const QUEUE: usize = 4096;
+
+/// What routing decided for one call.
+#[derive(Debug, Clone)]
+pub enum ToCall {
+    /// Ring `agent` on each of these contacts (every binding, in parallel).
+    Offer {
+        entry: QueueEntryId,
+        ticket: TicketNumber,
+        tier: Tier,
+        agent: AgentId,
+        /// The agent's SIP user: the To of our INVITE.
+        user: String,
+        contacts: Vec<Contact>,
+    },
+    /// Stop ringing `agent` (ring timeout, or another agent answered).
+    CancelOffer { agent: AgentId },
+    /// The agent took the call: the ticket gets `first_response_at`.
+    Assigned {
+        agent: AgentId,
+        tier: Tier,
+        waited: Duration,
+        record: bool,
+    },
+    /// Tell the caller where they stand.
+    Announce {
+        position: usize,
+        expected_wait: Option<Duration>,
+    },
+    /// Offer the caller a callback ("press 1").
+    OfferCallback,
+}
+
+enum Command {
+    Enqueue { entry: NewEntry, call: CallHandle },
+    Input(Input),
+}
+
+/// How calls reach the desk. Cheap to clone.
+#[derive(Clone)]
+pub struct DeskHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+/// The desk's queue is full or the desk has stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("HL-DESK-BUSY: the routing desk is not taking calls")]
+pub struct DeskBusy;
+
+impl DeskHandle {
+    /// Queue a ticketed caller; routing's answers arrive as
+    /// [`CallEvent::Routing`] on `call`.
+    pub fn enqueue(&self, entry: NewEntry, call: CallHandle) -> Result<(), DeskBusy> {
+        self.tx
+            .try_send(Command::Enqueue { entry, call })
+            .map_err(|_| DeskBusy)
+    }
+
+    /// Report what happened to an offer, a call or an entry.
+    pub fn report(&self, input: Input) {
+        if self.tx.try_send(Command::Input(input)).is_err() {
+            tracing::error!("routing desk queue full: a report was dropped");
+        }
+    }
+}
+
+/// A fresh queue entry id (unique within this daemon).
+pub fn new_entry_id() -> QueueEntryId {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    QueueEntryId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Everything the desk runs with.
+pub struct DeskSetup {
+    pub settings: Settings,
+    pub agents: AgentStore,
+    pub tickets: TicketStore,
+    pub registrar: RegistrarHandle,
+}
+
+/// Start the desk (and the routing actor it owns) until `stop`.
+pub fn spawn(
+    setup: DeskSetup,
+    stop: CancellationToken,
+) -> (DeskHandle, RoutingHandle, tokio::task::JoinHandle<()>) {
+    let (out_tx, out_rx) = mpsc::channel(QUEUE);
+    let (routing, _router) = routing_actor::spawn(setup.settings.clone(), out_tx, stop.clone());
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let task = tokio::spawn(run(setup, routing.clone(), rx, out_rx, stop));
+    (DeskHandle { tx }, routing, task)
+}
+
+/// What the desk knows of an agent, to tell roster changes from echoes of
+/// its own writes.
+#[derive(Debug, Clone, PartialEq)]
+struct Known {
+    state: AgentState,
+    tiers: Vec<Tier>,
+    reachable: bool,
+    user: String,
+}
+
+struct Desk {
+    routing: RoutingHandle,
+    tickets: TicketStore,
+    registrar: RegistrarHandle,
+    calls: HashMap<QueueEntryId, CallHandle>,
+    /// The entry each agent is talking to (until `CallEnded`).
+    serving: HashMap<AgentId, QueueEntryId>,
+    known: HashMap<AgentId, Known>,
+    writes: mpsc::Sender<(AgentId, AgentState, String)>,
+}
+
+async fn run(
+    setup: DeskSetup,
+    routing: RoutingHandle,
+    mut commands: mpsc::Receiver<Command>,
+    mut outputs: mpsc::Receiver<Output>,
+    stop: CancellationToken,
+) {
+    let (writes, write_rx) = mpsc::channel(QUEUE);
+    let writer = tokio::spawn(write_states(write_rx, setup.agents.clone()));
+    let mut desk = Desk {
+        routing,
+        tickets: setup.tickets,
+        registrar: setup.registrar,
+        calls: HashMap::new(),
+        serving: HashMap::new(),
+        known: HashMap::new(),
+        writes,
+    };
+    let (roster_tx, mut roster_rx) = mpsc::channel::<Vec<AgentEntry>>(4);
+    let follower = tokio::spawn(follow_agents(setup.agents, roster_tx, stop.clone()));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(cmd) = commands.recv() => desk.on_command(cmd).await,
+            Some(out) = outputs.recv() => desk.on_output(out).await,
+            Some(roster) = roster_rx.recv() => desk.sync(roster).await,
+        }
+    }
+    follower.abort();
+    drop(desk);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+/// The roster with its bindings, now and after every change (debounced).
+async fn follow_agents(
+    store: AgentStore,
+    out: mpsc::Sender<Vec<AgentEntry>>,
+    stop: CancellationToken,
+) {
+    loop {
+        let mut listener = store.listen().await.ok();
+        match store.list().await {
+            Ok(all) => {
+                if out.send(all).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "desk: roster not readable; retrying"),
+        }
+        let Some(l) = listener.as_mut() else {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(3)) => continue,
+            }
+        };
+        loop {
+            let note = tokio::select! {
+                _ = stop.cancelled() => return,
+                n = l.recv() => n,
+            };
+            if note.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            while l.next_buffered().is_some() {}
+            match store.list().await {
+                Ok(all) => {
+                    if out.send(all).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "desk: roster reload failed"),
+            }
+        }
+    }
+}
+
+/// Agent state changes made by routing, written in order.
+async fn write_states(mut rx: mpsc::Receiver<(AgentId, AgentState, String)>, store: AgentStore) {
+    while let Some((agent, state, reason)) = rx.recv().await {
+        let cause = Cause::by(Actor::System).reason(Some(&reason));
+        if let Err(e) = store.set_state_with(agent, state, &cause).await {
+            tracing::warn!(error = %e, agent = %agent, %state, "agent state not stored");
+        }
+    }
+}
+
+impl Desk {
+    async fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Enqueue { entry, call } => {
+                tracing::info!(ticket = %entry.ticket, severity = %entry.severity, tier = %entry.tier, "queued");
+                self.calls.insert(entry.id, call);
+                self.input(Input::Enqueue(entry)).await;
+            }
+            Command::Input(input) => {
+                if let Input::OfferAnswered { entry, agent } = &input {
+                    self.serving.insert(*agent, *entry);
+                }
+                if let Input::CallEnded { agent } = &input {
+                    if let Some(entry) = self.serving.remove(agent) {
+                        self.calls.remove(&entry);
+                    }
+                }
+                if let Input::EntryLeft { entry, .. } = &input {
+                    // The Left output follows; the call is going anyway.
+                    self.calls.remove(entry);
+                }
+                self.input(input).await;
+            }
+        }
+    }
+
+    async fn input(&self, input: Input) {
+        if let Err(e) = self.routing.send(input).await {
+            tracing::error!(error = %e, "routing did not take an input");
+        }
+    }
+
+    fn tell(&self, entry: QueueEntryId, msg: ToCall) -> bool {
+        match self.calls.get(&entry) {
+            Some(call) => {
+                call.send(CallEvent::Routing(Box::new(msg)));
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn on_output(&mut self, out: Output) {
+        match out {
+            Output::Offer {
+                entry,
+                ticket,
+                agents,
+                tier,
+                callback,
+            } => {
+                for agent in agents {
+                    self.offer(entry, ticket, tier, agent, callback).await;
+                }
+            }
+            Output::CancelOffer { entry, agent } => {
+                self.tell(entry, ToCall::CancelOffer { agent });
+            }
+            Output::Assigned {
+                entry,
+                ticket,
+                agent,
+                tier,
+                waited,
+                record,
+            } => {
+                let user = self.user(agent);
+                tracing::info!(%ticket, agent = %user, %tier, waited_s = waited.as_secs(), "assigned");
+                self.tell(
+                    entry,
+                    ToCall::Assigned {
+                        agent,
+                        tier,
+                        waited,
+                        record,
+                    },
+                );
+            }
+            Output::AgentStateChanged {
+                agent,
+                from,
+                to,
+                reason,
+            } => {
+                tracing::info!(agent = %self.user(agent), %from, %to, %reason, "agent state");
+                if let Some(k) = self.known.get_mut(&agent) {
+                    k.state = to;
+                }
+                // Written even when it came from the roster (a no-op there
+                // then): after a restart the roster may still say `ringing`
+                // for a call that is gone, and routing's `available` fixes it.
+                if self
+                    .writes
+                    .try_send((agent, to, reason.to_string()))
+                    .is_err()
+                {
+                    tracing::warn!(agent = %agent, "agent state write queue full");
+                }
+            }
+            Output::AgentUnreachable { agent } => {
+                tracing::warn!(agent = %self.user(agent), "no phone of the agent answered: unreachable");
+            }
+            Output::Overflowed { ticket, tiers, .. } => {
+                tracing::info!(%ticket, ?tiers, "overflow: more tiers may take the call");
+            }
+            Output::Announce {
+                entry,
+                position,
+                expected_wait,
+                ..
+            } => {
+                self.tell(
+                    entry,
+                    ToCall::Announce {
+                        position,
+                        expected_wait,
+                    },
+                );
+            }
+            Output::OfferCallback { entry, .. } => {
+                self.tell(entry, ToCall::OfferCallback);
+            }
+            Output::SlaAtRisk {
+                ticket,
+                due,
+                expected_wait,
+                ..
+            } => {
+                tracing::warn!(%ticket, due = %due.to_rfc3339(), ?expected_wait, "SLA at risk: response deadline may pass before an agent is free");
+                self.ticket_note(
+                    ticket,
+                    format!("sla_at_risk: response due {}", due.to_rfc3339()),
+                );
+            }
+            Output::SlaBreached { ticket, due, .. } => {
+                tracing::warn!(%ticket, due = %due.to_rfc3339(), "SLA breached: response deadline passed while waiting");
+                self.ticket_note(
+                    ticket,
+                    format!("sla_breached: response was due {}", due.to_rfc3339()),
+                );
+            }
+            Output::Left {
+                entry,
+                ticket,
+                why,
+                waited,
+            } => {
+                self.calls.remove(&entry);
+                tracing::info!(%ticket, why = why.as_str(), waited_s = waited.as_secs(), "left the queue");
+            }
+        }
+    }
+
+    /// Ring `agent` for `entry` on every reachable contact; an agent with
+    /// none fails at once as unreachable.
+    async fn offer(
+        &mut self,
+        entry: QueueEntryId,
+        ticket: TicketNumber,
+        tier: Tier,
+        agent: AgentId,
+        callback: bool,
+    ) {
+        if callback {
+            // The outbound callback is its own work: until then the entry
+            // stays queued and the agent is freed at once.
+            tracing::info!(%ticket, "callback due (outbound callbacks are not built yet)");
+        }
+        let contacts: Vec<Contact> = self
+            .registrar
+            .contacts(agent)
+            .await
+            .into_iter()
+            .filter(|c| c.reachable)
+            .collect();
+        let user = self.user(agent);
+        if contacts.is_empty() || callback {
+            self.input(Input::OfferFailed {
+                entry,
+                agent,
+                why: crate::routing::io::OfferFailure::Unreachable,
+            })
+            .await;
+            return;
+        }
+        let sent = self.tell(
+            entry,
+            ToCall::Offer {
+                entry,
+                ticket,
+                tier,
+                agent,
+                user,
+                contacts,
+            },
+        );
+        if !sent {
+            self.input(Input::OfferFailed {
+                entry,
+                agent,
+                why: crate::routing::io::OfferFailure::Unreachable,
+            })
+            .await;
+        }
+    }
+
+    fn user(&self, agent: AgentId) -> String {
+        self.known
+            .get(&agent)
+            .map(|k| k.user.clone())
+            .unwrap_or_else(|| format!("#{agent}"))
+    }
+
+    fn ticket_note(&self, ticket: TicketNumber, note: String) {
+        let store = self.tickets.clone();
+        tokio::spawn(async move {
+            let update = crate::tickets::TicketUpdate {
+                note: Some(note),
+                ..Default::default()
+            };
+            if let Err(e) = store.update(ticket, "routing", update).await {
+                tracing::warn!(error = %e, %ticket, "ticket note not stored");
+            }
+        });
+    }
+
+    /// Bring routing's view in step with the roster.
+    async fn sync(&mut self, roster: Vec<AgentEntry>) {
+        let now = Utc::now();
+        let mut seen = Vec::new();
+        for e in roster {
+            let a = &e.agent;
+            seen.push(a.id);
+            let reachable = e.bindings.iter().any(|b| b.reachable && b.expires_at > now);
+            let new = Known {
+                state: a.state,
+                tiers: a.tiers.clone(),
+                reachable,
+                user: a.user.as_str().to_string(),
+            };
+            let old = self.known.insert(a.id, new.clone());
+            for input in roster_inputs(
+                a.id,
+                old.as_ref(),
+                &new,
+                a.enabled,
+                a.state_reason.as_deref(),
+            ) {
+                self.input(input).await;
+            }
+        }
+        let gone: Vec<AgentId> = self
+            .known
+            .keys()
+            .filter(|id| !seen.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            self.known.remove(&id);
+            self.input(Input::Logout { agent: id }).await;
+        }
+    }
+}
+
+/// What routing must be told when an agent's roster row changes from
+/// `old` (what the desk knew) to `new`. States routing sets itself
+/// (ringing, on a call, wrap-up) are echoes of its own decisions.
+fn roster_inputs(
+    agent: AgentId,
+    old: Option<&Known>,
+    new: &Known,
+    enabled: bool,
+    reason: Option<&str>,
+) -> Vec<Input> {
+    let login = || Input::Login {
+        agent,
+        tiers: new.tiers.clone(),
+        reachable: new.reachable,
+    };
+    let mut out = Vec::new();
+    if !enabled {
+        return vec![Input::Logout { agent }];
+    }
+    let was = old.map(|o| o.state);
+    match new.state {
+        AgentState::Available if was != Some(AgentState::Available) => match was {
+            Some(AgentState::Paused) => out.push(Input::Resume { agent }),
+            Some(AgentState::WrapUp | AgentState::OnCall | AgentState::Ringing) => {}
+            _ => out.push(login()),
+        },
+        AgentState::Paused if was != Some(AgentState::Paused) => {
+            if matches!(was, None | Some(AgentState::Offline)) {
+                out.push(login());
+            }
+            out.push(Input::Pause {
+                agent,
+                reason: reason.unwrap_or("paused").to_string(),
+            });
+        }
+        AgentState::Offline if was.is_some_and(|w| w != AgentState::Offline) => {
+            out.push(Input::Logout { agent })
+        }
+        // After a restart the roster may say ringing/on_call/wrap_up for a
+        // call that no longer exists: the agent is logged in and free.
+        AgentState::Ringing | AgentState::OnCall | AgentState::WrapUp if was.is_none() => {
+            out.push(login())
+        }
+        _ => {}
+    }
+    if let Some(o) = old {
+        let changed = o.reachable != new.reachable || o.tiers != new.tiers;
+        if changed && out.is_empty() && new.state != AgentState::Offline {
+            out.push(if o.tiers != new.tiers {
+                login()
+            } else {
+                Input::Reachability {
+                    agent,
+                    reachable: new.reachable,
+                }
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(state: AgentState, reachable: bool) -> Known {
+        Known {
+            state,
+            tiers: vec![Tier::L1],
+            reachable,
+            user: "a".into(),
+        }
+    }
+
+    #[test]
+    fn roster_changes_become_routing_inputs_and_echoes_do_not() {
+        let id = AgentId(1);
+        // First sight of an available agent: login.
+        let i = roster_inputs(id, None, &known(AgentState::Available, true), true, None);
+        assert!(matches!(
+            i.as_slice(),
+            [Input::Login {
+                reachable: true,
+                ..
+            }]
+        ));
+        // Paused by the CLI.
+        let i = roster_inputs(
+            id,
+            Some(&known(AgentState::Available, true)),
+            &known(AgentState::Paused, true),
+            true,
+            Some("lunch"),
+        );
+        assert!(matches!(i.as_slice(), [Input::Pause { reason, .. }] if reason == "lunch"));
+        // Resumed.
+        let i = roster_inputs(
+            id,
+            Some(&known(AgentState::Paused, true)),
+            &known(AgentState::Available, true),
+            true,
+            None,
+        );
+        assert!(matches!(i.as_slice(), [Input::Resume { .. }]));
+        // Routing's own ringing -> on_call -> wrap_up -> available: echoes.
+        for (a, b) in [
+            (AgentState::Available, AgentState::Ringing),
+            (AgentState::Ringing, AgentState::OnCall),
+            (AgentState::OnCall, AgentState::WrapUp),
+            (AgentState::WrapUp, AgentState::Available),
+        ] {
+            let i = roster_inputs(id, Some(&known(a, true)), &known(b, true), true, None);
+            assert!(i.is_empty(), "{a} -> {b} gave {i:?}");
+        }
+        // The phone became unreachable.
+        let i = roster_inputs(
+            id,
+            Some(&known(AgentState::Available, true)),
+            &known(AgentState::Available, false),
+            true,
+            None,
+        );
+        assert!(matches!(
+            i.as_slice(),
+            [Input::Reachability {
+                reachable: false,
+                ..
+            }]
+        ));
+        // Logged out; disabled.
+        let i = roster_inputs(
+            id,
+            Some(&known(AgentState::Available, true)),
+            &known(AgentState::Offline, true),
+            true,
+            None,
+        );
+        assert!(matches!(i.as_slice(), [Input::Logout { .. }]));
+        let i = roster_inputs(id, None, &known(AgentState::Available, true), false, None);
+        assert!(matches!(i.as_slice(), [Input::Logout { .. }]));
+    }
+}

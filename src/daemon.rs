@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState, AdminStatus, AgentSettings};
 use crate::agents::AgentStore;
+use crate::call::desk::{self, DeskSetup};
 use crate::call::dispatch::DispatchStats;
 use crate::call::dispatch::Dispatcher;
 use crate::call::registrar::{self, RegistrarSetup};
@@ -24,6 +25,7 @@ use crate::config::{Config, ConfigError};
 use crate::ivr::registry::{load_checked, FlowPaths, LoadedFlow};
 use crate::ivr::FlowProblem;
 use crate::media::ports::PortAllocator;
+use crate::routing;
 use crate::sip::transport::{self, ReplyTo, Stats};
 use crate::tickets::db::{self, DbError};
 use crate::tickets::{repo, StoreError, TicketStore};
@@ -211,12 +213,23 @@ async fn serve(
     tracing::info!(flow = %flow.version(), "IVR flow loaded");
     let agents = AgentStore::new(database.pool.clone());
     let (registrar, registrar_inbox) = registrar::channel();
+    let stop_desk = CancellationToken::new();
+    let (desk, _routing, desk_task) = desk::spawn(
+        DeskSetup {
+            settings: routing::settings::Settings::from_config(config),
+            agents: agents.clone(),
+            tickets: store.clone(),
+            registrar: registrar.clone(),
+        },
+        stop_desk.clone(),
+    );
     let services = CallServices {
         ports,
         store: store.clone(),
         recordings: dir.join("recordings"),
         registrar: Some(registrar),
         agents: Some(agents.clone()),
+        desk: Some(desk),
     };
     let (dispatcher, stats) = Dispatcher::new(settings_rx, services);
     let stop_registrar = CancellationToken::new();
@@ -285,6 +298,8 @@ async fn serve(
         let limit = config.sip.drain_timeout.as_duration() + Duration::from_secs(5);
         let _ = tokio::time::timeout(limit, &mut dispatch_task).await;
     }
+    stop_desk.cancel();
+    let _ = desk_task.await;
     stop_registrar.cancel();
     let _ = registrar_task.await;
     stop_transports.cancel();

@@ -137,7 +137,7 @@ async fn pjsua2_registers_resumes_with_star_53_and_unregisters() {
             dial: Some("*53"),
             record: Some(&wav),
             unregister: true,
-            stay_secs: 0.0,
+            ..PjsuaRun::register(d.sip, "agent3", "pjsua-pass")
         },
         Duration::from_secs(60),
     )
@@ -170,8 +170,7 @@ async fn pjsua2_with_a_wrong_password_gets_403_and_no_binding() {
             expires: 60,
             dial: None,
             record: None,
-            unregister: false,
-            stay_secs: 0.0,
+            ..PjsuaRun::register(d.sip, "agent4", "not-the-pass")
         },
         Duration::from_secs(30),
     )

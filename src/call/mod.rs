@@ -15,6 +15,7 @@ pub mod leg;
 pub mod media;
 pub mod registrar;
 pub mod route;
+pub mod routed;
 pub mod session;
 mod settings;
 
@@ -42,6 +43,9 @@ pub struct CallServices {
     pub registrar: Option<registrar::RegistrarHandle>,
     /// The roster, for agents' state changes.
     pub agents: Option<crate::agents::AgentStore>,
+    /// The routing desk the flow's `queue` step hands callers to; `None`:
+    /// the step says goodbye instead.
+    pub desk: Option<desk::DeskHandle>,
 }
 
 /// How a call ended: kept in the summary log line (and, with the IVR, in

@@ -19,6 +19,31 @@ pub struct PjsuaRun<'a> {
     pub record: Option<&'a Path>,
     pub unregister: bool,
     pub stay_secs: f64,
+    /// Answer mode: wait this long for a call, answer it, say `play`,
+    /// record what is heard into `record`, hang up after `talk_secs`
+    /// (0: wait for the other side's BYE).
+    pub answer_within: f64,
+    pub play: Option<&'a Path>,
+    pub talk_secs: f64,
+}
+
+impl<'a> PjsuaRun<'a> {
+    /// Register only (no call), with the common defaults.
+    pub fn register(registrar: SocketAddr, user: &'a str, password: &'a str) -> Self {
+        PjsuaRun {
+            registrar,
+            user,
+            password,
+            expires: 60,
+            dial: None,
+            record: None,
+            unregister: false,
+            stay_secs: 0.0,
+            answer_within: 0.0,
+            play: None,
+            talk_secs: 0.0,
+        }
+    }
 }
 
 /// Run the script to its end (bounded: it stops by itself; killed after
@@ -39,6 +64,13 @@ pub async fn run(args: &PjsuaRun<'_>, limit: Duration) -> Vec<Value> {
     }
     if args.unregister {
         cmd.arg("--unregister");
+    }
+    if args.answer_within > 0.0 {
+        cmd.args(["--answer", "--wait-call", &args.answer_within.to_string()])
+            .args(["--talk", &args.talk_secs.to_string()]);
+    }
+    if let Some(p) = args.play {
+        cmd.args(["--play", p.to_str().unwrap()]);
     }
     let child = cmd
         .stdin(Stdio::null())

@@ -22,9 +22,35 @@ def emit(**kv):
 
 
 class Account(pj.Account):
-    def __init__(self):
+    def __init__(self, answer=None):
         super().__init__()
         self.reg = []
+        # (record, play) for incoming calls, or None to refuse them.
+        self.answer = answer
+        self.incoming = []
+
+    def onIncomingCall(self, prm):
+        msg = prm.rdata.wholeMsg
+        headers = {}
+        for line in msg.split("\r\n"):
+            if ":" in line and not line.startswith(("INVITE", "SIP/2.0")):
+                k, v = line.split(":", 1)
+                headers.setdefault(k.strip().lower(), v.strip())
+        if self.answer is None:
+            call = pj.Call(self, prm.callId)
+            op = pj.CallOpParam()
+            op.statusCode = 486
+            call.hangup(op)
+            emit(event="incoming", answered=False, **{"from": headers.get("from")})
+            return
+        record, play = self.answer
+        call = Call(self, record, play, prm.callId)
+        self.incoming.append(call)
+        emit(event="incoming", answered=True, **{"from": headers.get("from")},
+             ticket=headers.get("x-hotline-ticket"), severity=headers.get("x-hotline-severity"))
+        op = pj.CallOpParam()
+        op.statusCode = 200
+        call.answer(op)
 
     def onRegState(self, prm):
         info = self.getInfo()
@@ -33,10 +59,12 @@ class Account(pj.Account):
 
 
 class Call(pj.Call):
-    def __init__(self, acc, record):
-        super().__init__(acc)
+    def __init__(self, acc, record, play=None, call_id=pj.PJSUA_INVALID_ID):
+        super().__init__(acc, call_id)
         self.record = record
+        self.play = play
         self.recorder = None
+        self.player = None
         self.state = None
 
     def onCallState(self, prm):
@@ -52,6 +80,10 @@ class Call(pj.Call):
                     self.recorder = pj.AudioMediaRecorder()
                     self.recorder.createRecorder(self.record)
                     self.getAudioMedia(i).startTransmit(self.recorder)
+                if self.play and self.player is None:
+                    self.player = pj.AudioMediaPlayer()
+                    self.player.createPlayer(self.play, pj.PJMEDIA_FILE_NO_LOOP)
+                    self.player.startTransmit(self.getAudioMedia(i))
 
 
 def fix_wav_header(path):
@@ -92,6 +124,10 @@ def main():
     ap.add_argument("--unregister", action="store_true")
     ap.add_argument("--stay", type=float, default=0.0, help="seconds to stay registered")
     ap.add_argument("--tcp", action="store_true")
+    ap.add_argument("--answer", action="store_true", help="answer incoming calls")
+    ap.add_argument("--play", help="WAV the agent says into an answered call")
+    ap.add_argument("--talk", type=float, default=5.0, help="seconds before the agent hangs up (0: wait for BYE)")
+    ap.add_argument("--wait-call", type=float, default=0.0, help="seconds to wait for an incoming call")
     args = ap.parse_args()
 
     ep = pj.Endpoint()
@@ -127,7 +163,7 @@ def main():
     acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
     cred = pj.AuthCredInfo("digest", "*", args.user, 0, args.password)
     acfg.sipConfig.authCreds.append(cred)
-    acc = Account()
+    acc = Account((args.record, args.play) if args.answer else None)
     acc.create(acfg)
     ok = pump(ep, lambda: len(acc.reg) > 0, 10)
     if not ok:
@@ -141,6 +177,21 @@ def main():
         pump(ep, lambda: call.state == "DISCONNECTED", 30)
         if args.record:
             fix_wav_header(args.record)
+
+    if args.wait_call > 0:
+        pump(ep, lambda: len(acc.incoming) > 0, args.wait_call)
+        if acc.incoming:
+            c = acc.incoming[0]
+            pump(ep, lambda: c.state == "CONFIRMED", 10)
+            if args.talk > 0:
+                pump(ep, lambda: c.state == "DISCONNECTED", args.talk)
+                if c.state != "DISCONNECTED":
+                    c.hangup(pj.CallOpParam())
+            pump(ep, lambda: c.state == "DISCONNECTED", 60)
+            if args.record:
+                fix_wav_header(args.record)
+        else:
+            emit(event="timeout", what="incoming call")
 
     if args.stay > 0:
         pump(ep, lambda: False, args.stay)

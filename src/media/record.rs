@@ -80,6 +80,8 @@ pub struct Recording {
     pub frames: u64,
     /// False when a write error stopped the recording early.
     pub complete: bool,
+    /// Mono (a voice note) or stereo (a bridged call).
+    pub layout: Layout,
 }
 
 impl Recording {
@@ -102,14 +104,31 @@ pub struct Recorder<S: RecordStorage = File> {
 }
 
 impl Recorder<File> {
-    /// Create (or overwrite) the file at `path`.
+    /// Create (or overwrite) the file at `path`, readable by its owner
+    /// only (mode 0600: recordings are personal data).
     pub fn create(path: impl Into<PathBuf>, layout: Layout) -> Result<Self, RecordError> {
         let path = path.into();
-        match File::create(&path) {
+        match open_private(&path) {
             Ok(file) => Self::with_storage(path, layout, file),
             Err(source) => Err(RecordError::Create { path, source }),
         }
     }
+}
+
+/// Create or truncate `path` with mode 0600 (also when it existed).
+pub fn open_private(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // An existing file keeps its mode on open: set it.
+    if file.metadata()?.is_file() {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
 }
 
 impl<S: RecordStorage> Recorder<S> {
@@ -158,6 +177,16 @@ impl<S: RecordStorage> Recorder<S> {
         Ok(())
     }
 
+    /// Append interleaved frames (caller, agent, caller, ...) as the layout
+    /// has them; an odd sample at the end of a stereo chunk is dropped.
+    pub fn write_interleaved(&mut self, samples: &[i16]) -> Result<(), RecordError> {
+        let ch = usize::from(self.layout.channels());
+        for &s in &samples[..samples.len() / ch * ch] {
+            self.push(s)?;
+        }
+        Ok(())
+    }
+
     /// False once a write error has stopped the recording.
     pub fn is_recording(&self) -> bool {
         self.writer.is_some()
@@ -177,6 +206,7 @@ impl<S: RecordStorage> Recorder<S> {
             path: self.path.clone(),
             frames: self.frames,
             complete: self.complete,
+            layout: self.layout,
         })
     }
 
@@ -252,6 +282,31 @@ impl<S: RecordStorage> Drop for Recorder<S> {
                 tracing::warn!(file = %self.path.display(), error = %e, "recording not finalised");
             }
         }
+    }
+}
+
+/// A storage of any kind behind one type, so one writer thread serves
+/// files and (in tests) capped buffers alike.
+pub trait DynStorage: Write + Seek + Send {
+    fn try_clone_box(&self) -> io::Result<Box<dyn DynStorage>>;
+    fn set_len_dyn(&self, len: u64) -> io::Result<()>;
+}
+
+impl<S: RecordStorage + Send + 'static> DynStorage for S {
+    fn try_clone_box(&self) -> io::Result<Box<dyn DynStorage>> {
+        Ok(Box::new(self.try_clone()?))
+    }
+    fn set_len_dyn(&self, len: u64) -> io::Result<()> {
+        self.set_len(len)
+    }
+}
+
+impl RecordStorage for Box<dyn DynStorage> {
+    fn try_clone(&self) -> io::Result<Self> {
+        self.as_ref().try_clone_box()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.as_ref().set_len_dyn(len)
     }
 }
 

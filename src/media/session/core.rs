@@ -12,7 +12,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::media::dtmf::DtmfDigit;
+use crate::media::codec::Codec;
+use crate::media::dtmf::{DtmfDigit, DtmfSource};
+use crate::media::rtp::{RtpHeader, RtpPacket};
 
 use super::receiver::{ReceiveStats, RtpReceiver};
 use super::sender::{RtpSender, SenderIds};
@@ -29,6 +31,12 @@ pub struct SessionCore {
     events: Vec<MediaEvent>,
     last_digit: Option<(DtmfDigit, Instant)>,
     closed: bool,
+    codec: Codec,
+    payload_type: u8,
+    event_pt: Option<u8>,
+    /// Bridged: SIP INFO digits are kept for the other leg.
+    bridged: bool,
+    keys_out: Option<DtmfDigit>,
 }
 
 impl SessionCore {
@@ -48,6 +56,7 @@ impl SessionCore {
             now,
         );
         let mut sender = RtpSender::new(config.codec, config.payload_type, ids, now);
+        sender.set_event_pt(config.telephone_event);
         if config.start_on_hold {
             sender.set_muted(true);
             receiver.set_held(true, now);
@@ -58,13 +67,79 @@ impl SessionCore {
             events: Vec::with_capacity(4),
             last_digit: None,
             closed: false,
+            codec: config.codec,
+            payload_type: config.payload_type,
+            event_pt: config.telephone_event,
+            bridged: false,
+            keys_out: None,
         }
+    }
+
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The codec's payload type on this leg.
+    pub fn payload_type(&self) -> u8 {
+        self.payload_type
+    }
+
+    /// This leg's telephone-event payload type, if negotiated.
+    pub fn event_pt(&self) -> Option<u8> {
+        self.event_pt
+    }
+
+    /// Enter or leave a bridge. Entering stops what plays (a
+    /// `PlaybackDone { interrupted: true }` if something did); leaving
+    /// forgets the relay numbering and pending generated keys.
+    pub fn set_bridged(&mut self, bridged: bool) {
+        self.bridged = bridged;
+        self.keys_out = None;
+        if bridged {
+            self.sender.stop();
+        } else {
+            self.sender.end_relay();
+        }
+        self.collect();
+    }
+
+    /// A SIP INFO digit accepted while bridged, for the other leg.
+    pub fn take_key(&mut self) -> Option<DtmfDigit> {
+        self.keys_out.take()
+    }
+
+    /// Queue an RFC 4733 key press on this leg (from the other leg).
+    pub fn send_key(&mut self, digit: DtmfDigit) -> bool {
+        self.sender.send_key(digit)
+    }
+
+    /// The header under which a packet from the other leg goes out on this
+    /// leg, or `None` when this leg must not carry it now (held, playing
+    /// its own prompt, sending a key).
+    pub fn map_relayed(&mut self, now: Instant, h: &RtpHeader, pt: u8) -> Option<RtpHeader> {
+        self.sender.map_relayed(now, h, pt)
+    }
+
+    /// Like [`Self::handle_datagram`], returning the accepted packet (and
+    /// whether it is a telephone-event) for a bridge to relay.
+    pub fn receive<'b>(
+        &mut self,
+        now: Instant,
+        bytes: &'b [u8],
+        src: SocketAddr,
+    ) -> Option<(RtpPacket<'b>, bool)> {
+        let got = self
+            .receiver
+            .handle_datagram(now, bytes, src, &mut self.events);
+        self.digits(now);
+        got
     }
 
     /// Apply a command. After `Close` the session is over ([`Self::is_closed`]).
     pub fn handle_command(&mut self, now: Instant, cmd: MediaCommand) {
         match cmd {
             MediaCommand::Play { prompts, barge_in } => self.sender.play(prompts, barge_in),
+            MediaCommand::PlayLoop { prompts } => self.sender.play_loop(prompts),
             MediaCommand::StopPlayback => {
                 self.sender.stop();
             }
@@ -168,6 +243,11 @@ impl SessionCore {
             }
         }
         self.last_digit = Some((d, now));
+        if self.bridged && d.source == DtmfSource::SipInfo {
+            // RFC 4733 packets are relayed as they come; in-band tones are
+            // in the relayed audio. INFO digits must be generated.
+            self.keys_out = Some(d);
+        }
         let barge = self.sender.barge_in_allowed();
         self.events.push(MediaEvent::Digit(d));
         if barge {

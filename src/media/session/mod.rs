@@ -14,26 +14,36 @@
 //! Dropping every handle closes the session like `Close`. The task ends with
 //! a [`SessionReport`] (packet counts, send lateness) for logs and the
 //! benchmark.
+//!
+//! Two sessions can be bridged ([`bridge`]): the agent's task hands its leg
+//! (socket, core, command and event channels) to the caller's task, which
+//! then runs both, relaying between them, and hands the leg back when the
+//! bridge stops; see [`bridge`](self::bridge) for why one task.
 
+mod bridge;
 mod core;
 mod receiver;
 mod sender;
 mod stats;
+mod tap;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+pub use self::bridge::{bridge, BridgeCore, BridgeHandle, BridgeReport};
+pub use self::bridge::{bridge_to, BridgeEnd};
 pub use self::core::{SessionCore, DUPLICATE_WINDOW};
 pub use receiver::{ReceiveStats, RtpReceiver};
 pub use sender::{RtpSender, SenderIds, MAX_CATCH_UP, TICK};
 pub use stats::Lateness;
+pub use tap::{Side, StereoTap, TapStats, Target};
 
 use super::codec::Codec;
 use super::dtmf::DtmfDigit;
@@ -88,6 +98,14 @@ pub enum MediaCommand {
         prompts: Vec<Arc<Prompt>>,
         barge_in: bool,
     },
+    /// Play `prompts` over and over (music on hold) until a `Play`,
+    /// another `PlayLoop` or `StopPlayback` replaces it; that playback then
+    /// ends with one `PlaybackDone { interrupted: true }`. Bridged, a
+    /// playing loop (or prompt) takes the place of the other leg's voice on
+    /// this leg until it stops.
+    PlayLoop {
+        prompts: Vec<Arc<Prompt>>,
+    },
     StopPlayback,
     /// A re-INVITE changed the caller's media address.
     SetRemote(SocketAddr),
@@ -122,18 +140,27 @@ pub enum MediaEvent {
 pub enum MediaError {
     #[error("HL-RTP-020 media session has ended")]
     Closed,
+    #[error("HL-RTP-021 media session is already bridged")]
+    Busy,
 }
 
 /// Cheap to clone; every clone talks to the same session.
 #[derive(Debug, Clone)]
 pub struct MediaHandle {
-    tx: mpsc::Sender<MediaCommand>,
+    tx: mpsc::Sender<Msg>,
     local: SocketAddr,
 }
 
 impl MediaHandle {
     pub async fn send(&self, cmd: MediaCommand) -> Result<(), MediaError> {
-        self.tx.send(cmd).await.map_err(|_| MediaError::Closed)
+        self.tx
+            .send(Msg::Cmd(cmd))
+            .await
+            .map_err(|_| MediaError::Closed)
+    }
+
+    pub async fn play_loop(&self, prompts: Vec<Arc<Prompt>>) -> Result<(), MediaError> {
+        self.send(MediaCommand::PlayLoop { prompts }).await
     }
 
     pub async fn play(&self, prompts: Vec<Arc<Prompt>>, barge_in: bool) -> Result<(), MediaError> {
@@ -151,6 +178,74 @@ impl MediaHandle {
     /// Our RTP address (for the SDP answer).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+}
+
+/// What a session task receives: commands, and the bridge hand-over.
+pub(crate) enum Msg {
+    Cmd(MediaCommand),
+    /// Give this leg to a bridge; it comes back through the sender passed.
+    Detach(oneshot::Sender<Result<(Leg, oneshot::Sender<Back>), MediaError>>),
+    /// Bridge this leg with another one.
+    Adopt(Box<bridge::Adopt>),
+}
+
+/// A detached leg's return from a bridge.
+pub(crate) enum Back {
+    Leg(Leg),
+    /// The leg was closed while bridged.
+    Closed(SessionReport),
+}
+
+/// One leg's media: what a session task owns, and what moves into the
+/// caller's task for a bridge.
+pub(crate) struct Leg {
+    port: RtpPort,
+    core: SessionCore,
+    cmds: mpsc::Receiver<Msg>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    report: SessionReport,
+}
+
+impl Leg {
+    fn finish(mut self) -> SessionReport {
+        self.report.received = self.core.receive_stats();
+        tracing::debug!(
+            sent = self.report.sent,
+            received = self.report.received.packets,
+            "media session closed"
+        );
+        self.report
+    }
+
+    fn flush_events(&mut self) {
+        for ev in self.core.drain_events() {
+            // The call task may be gone already; the session ends on Close.
+            let _ = self.events.send(ev);
+        }
+    }
+
+    /// Send every packet due on this leg's own clock.
+    fn transmit(&mut self, now: std::time::Instant) {
+        while let Some(due) = self.core.poll_transmit(now) {
+            match self
+                .port
+                .socket()
+                .send_to(self.core.packet(), self.core.remote())
+            {
+                Ok(_) => {
+                    self.report.sent += 1;
+                    let left = Instant::now().into_std();
+                    self.report
+                        .lateness
+                        .record(left.saturating_duration_since(due));
+                }
+                Err(e) => {
+                    self.report.send_errors += 1;
+                    tracing::debug!(error = %e, remote = %self.core.remote(), "RTP send failed");
+                }
+            }
+        }
     }
 }
 
@@ -181,7 +276,14 @@ pub fn spawn(port: RtpPort, config: &SessionConfig) -> std::io::Result<MediaSess
     // Unbounded: events are a few per call-minute and must not be lost
     // (a dropped PlaybackDone would stall the IVR).
     let (events_tx, events) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(port, core, cmds, events_tx).in_current_span());
+    let leg = Leg {
+        port,
+        core,
+        cmds,
+        events: events_tx,
+        report: SessionReport::default(),
+    };
+    let task = tokio::spawn(run(leg).in_current_span());
     Ok(MediaSession {
         handle: MediaHandle { tx, local },
         events,
@@ -189,28 +291,69 @@ pub fn spawn(port: RtpPort, config: &SessionConfig) -> std::io::Result<MediaSess
     })
 }
 
-async fn run(
-    port: RtpPort,
-    mut core: SessionCore,
-    mut cmds: mpsc::Receiver<MediaCommand>,
-    events: mpsc::UnboundedSender<MediaEvent>,
-) -> SessionReport {
-    let mut report = SessionReport::default();
+/// The session task: alone, lent to a bridge, or running a bridge.
+async fn run(mut leg: Leg) -> SessionReport {
+    loop {
+        match run_alone(&mut leg).await {
+            Alone::Closed => break,
+            Alone::Detach(give) => {
+                let (back_tx, back_rx) = oneshot::channel();
+                leg = match give.send(Ok((leg, back_tx))) {
+                    Ok(()) => match back_rx.await {
+                        Ok(Back::Leg(l)) => l,
+                        Ok(Back::Closed(report)) => return report,
+                        // The bridging task vanished (a panic) with our leg.
+                        Err(_) => return SessionReport::default(),
+                    },
+                    // bridge() gave up waiting: carry on alone.
+                    Err(Ok((l, _))) => l,
+                    Err(Err(_)) => unreachable!("sent Ok"),
+                };
+            }
+            Alone::Adopt(adopt) => {
+                if bridge::run_bridged(&mut leg, *adopt).await {
+                    break;
+                }
+            }
+        }
+    }
+    // Bridges asked for after the end: give their legs back.
+    leg.cmds.close();
+    while let Ok(msg) = leg.cmds.try_recv() {
+        if let Msg::Adopt(adopt) = msg {
+            adopt.refuse(MediaError::Closed);
+        }
+    }
+    leg.finish()
+}
+
+enum Alone {
+    Closed,
+    Detach(oneshot::Sender<Result<(Leg, oneshot::Sender<Back>), MediaError>>),
+    Adopt(Box<bridge::Adopt>),
+}
+
+/// One leg on its own: wake on the 20 ms tick, read what queued, send.
+async fn run_alone(leg: &mut Leg) -> Alone {
     let mut buf = [0u8; MAX_PACKET];
-    let sleep = tokio::time::sleep_until(Instant::from_std(core.poll_timeout()));
+    let sleep = tokio::time::sleep_until(Instant::from_std(leg.core.poll_timeout()));
     tokio::pin!(sleep);
     loop {
         tokio::select! {
             biased;
-            cmd = cmds.recv() => {
+            msg = leg.cmds.recv() => {
                 let now = Instant::now().into_std();
-                core.handle_command(now, cmd.unwrap_or(MediaCommand::Close));
+                match msg.unwrap_or(Msg::Cmd(MediaCommand::Close)) {
+                    Msg::Cmd(cmd) => leg.core.handle_command(now, cmd),
+                    Msg::Detach(give) => return Alone::Detach(give),
+                    Msg::Adopt(adopt) => return Alone::Adopt(adopt),
+                }
             }
             () = &mut sleep => {
                 let now = Instant::now().into_std();
                 for _ in 0..MAX_READS_PER_WAKE {
-                    match port.socket().recv_from(&mut buf) {
-                        Ok((n, src)) => core.handle_datagram(now, &buf[..n], src),
+                    match leg.port.socket().recv_from(&mut buf) {
+                        Ok((n, src)) => leg.core.handle_datagram(now, &buf[..n], src),
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(e) => {
                             // ICMP port unreachable surfaces here; not fatal.
@@ -219,40 +362,24 @@ async fn run(
                         }
                     }
                 }
-                core.handle_timeout(now);
-                while let Some(due) = core.poll_transmit(now) {
-                    match port.socket().send_to(core.packet(), core.remote()) {
-                        Ok(_) => {
-                            report.sent += 1;
-                            let left = Instant::now().into_std();
-                            report.lateness.record(left.saturating_duration_since(due));
-                        }
-                        Err(e) => {
-                            report.send_errors += 1;
-                            tracing::debug!(error = %e, remote = %core.remote(), "RTP send failed");
-                        }
-                    }
-                }
+                leg.core.handle_timeout(now);
+                leg.transmit(now);
             }
         }
-        for ev in core.drain_events() {
-            // The call task may be gone already; the session ends on Close.
-            let _ = events.send(ev);
+        leg.flush_events();
+        if leg.core.is_closed() {
+            return Alone::Closed;
         }
-        if core.is_closed() {
-            break;
-        }
-        sleep.as_mut().reset(Instant::from_std(core.poll_timeout()));
+        sleep
+            .as_mut()
+            .reset(Instant::from_std(leg.core.poll_timeout()));
     }
-    report.received = core.receive_stats();
-    tracing::debug!(
-        sent = report.sent,
-        received = report.received.packets,
-        "media session closed"
-    );
-    report
 }
 
 #[cfg(test)]
 #[path = "core_tests.rs"]
 mod core_tests;
+
+#[cfg(test)]
+#[path = "bridge_tests.rs"]
+mod bridge_tests;

@@ -18,7 +18,7 @@ use crate::media::dtmf::inband::InbandDetector;
 use crate::media::dtmf::rfc4733::{EventPacket, Rfc4733Decoder};
 use crate::media::dtmf::DtmfDigit;
 use crate::media::record::{Layout, Recorder};
-use crate::media::rtp::{self, COMFORT_NOISE_PT, SAMPLES_PER_PACKET};
+use crate::media::rtp::{self, RtpPacket, COMFORT_NOISE_PT, SAMPLES_PER_PACKET};
 
 use super::MediaEvent;
 
@@ -140,25 +140,27 @@ impl RtpReceiver {
     }
 
     /// One datagram from `src`. Digits found are appended to `digits()`;
-    /// recording errors to `events`.
-    pub fn handle_datagram(
+    /// recording errors to `events`. Returns the packet when it was
+    /// accepted (latched source, negotiated payload type), with whether it
+    /// is a telephone-event, for a bridge to relay.
+    pub fn handle_datagram<'b>(
         &mut self,
         now: Instant,
-        bytes: &[u8],
+        bytes: &'b [u8],
         src: SocketAddr,
         events: &mut Vec<MediaEvent>,
-    ) {
+    ) -> Option<(RtpPacket<'b>, bool)> {
         let packet = match rtp::parse(bytes) {
             Ok(p) => p,
             Err(e) => {
                 self.stats.malformed += 1;
                 tracing::debug!(%src, error = %e, "dropping a malformed RTP packet");
-                return;
+                return None;
             }
         };
         if self.latched && src != self.remote {
             self.stats.foreign += 1;
-            return;
+            return None;
         }
         let pt = packet.header.payload_type;
         let is_event = self.event_pt == Some(pt);
@@ -166,7 +168,7 @@ impl RtpReceiver {
             if pt != COMFORT_NOISE_PT {
                 self.stats.other_pt += 1;
             }
-            return;
+            return None;
         }
         if !self.latched {
             if src != self.remote {
@@ -191,10 +193,10 @@ impl RtpReceiver {
                 }
                 self.digits.extend(std::iter::from_fn(|| dec.poll_output()));
             }
-            return;
+            return Some((packet, true));
         }
         if self.inband.is_none() && self.recorder.is_none() {
-            return; // nobody needs the audio: skip decoding
+            return Some((packet, false)); // nobody here needs the audio
         }
         for chunk in packet.payload.chunks(FRAME) {
             let n = self.codec.decode(chunk, &mut self.pcm);
@@ -212,6 +214,7 @@ impl RtpReceiver {
                 }
             }
         }
+        Some((packet, false))
     }
 
     /// The oldest digit not yet taken.

@@ -4,10 +4,13 @@ mod common;
 
 use std::collections::HashSet;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{SubsecRound, TimeDelta, Utc};
 use hotline::config::Config;
 use hotline::tickets::repo::{self, TicketFilter};
-use hotline::tickets::{NewTicket, SlaPolicy, TicketStatus, TicketStore, TicketUpdate};
+use hotline::tickets::{
+    Assignment, NewTicket, RoutingEvent, SlaPolicy, TicketNumber, TicketStatus, TicketStore,
+    TicketUpdate,
+};
 
 fn new_ticket(call_id: &str, severity: &str) -> NewTicket {
     let received = Utc::now() - TimeDelta::seconds(8);
@@ -319,4 +322,296 @@ async fn db_url_of(store: &TicketStore) -> String {
         .cluster
         .url()
         .replace("/hotline?", &format!("/{name}?"))
+}
+
+fn assignment(call_id: &str, agent: &str, tier: &str, waited_s: u64) -> Assignment {
+    Assignment {
+        agent: agent.into(),
+        tier: tier.into(),
+        answered_at: Utc::now().trunc_subsecs(6),
+        waited: std::time::Duration::from_secs(waited_s),
+        call_id: call_id.into(),
+    }
+}
+
+fn actions(events: &[hotline::tickets::TicketEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.action.as_str()).collect()
+}
+
+#[tokio::test]
+async fn an_assignment_sets_every_field_and_its_events_once() {
+    let (store, _r, _d) = store().await;
+    let policy = SlaPolicy::from_config(&Config::default());
+    let n = store
+        .create(new_ticket("assign-1", "critical"), &policy)
+        .await
+        .unwrap()
+        .ticket
+        .number;
+    let a = assignment("assign-1", "alice", "L3", 42);
+    store.assign(n, a.clone()).await.unwrap();
+    // A retry (or a replay) of the same assignment changes nothing.
+    store.assign(n, a.clone()).await.unwrap();
+    let t = store.get(n).await.unwrap().unwrap();
+    assert_eq!(t.first_response_at, Some(a.answered_at));
+    assert_eq!(t.assigned_agent.as_deref(), Some("alice"));
+    assert_eq!(t.assigned_tier, "L3");
+    assert_eq!(t.status, TicketStatus::InProgress);
+    assert_eq!(t.queue_wait, Some(TimeDelta::seconds(42)));
+    let events = repo::events(store.pool(), n).await.unwrap();
+    assert_eq!(actions(&events), ["created", "assigned", "answered"]);
+    assert_eq!(events[1].detail["agent"], "alice");
+    assert_eq!(events[1].detail["tier"], "L3");
+    assert_eq!(events[1].detail["queue_wait_ms"], 42_000);
+    assert_eq!(events[2].at, a.answered_at);
+
+    // Escalated to L2 and taken there: the tier follows, the first
+    // response and the first wait stay.
+    let at = Utc::now();
+    let escalated = RoutingEvent::Escalated {
+        from: "L3".into(),
+        to: "L2".into(),
+        by: "alice".into(),
+    };
+    store
+        .event(n, "routing", at, escalated.clone())
+        .await
+        .unwrap();
+    store.event(n, "routing", at, escalated).await.unwrap();
+    let t = store.get(n).await.unwrap().unwrap();
+    assert_eq!(
+        (t.status, t.assigned_tier.as_str(), t.escalations),
+        (TicketStatus::Escalated, "L2", 1)
+    );
+    let mut later = assignment("assign-1", "bob", "L2", 5);
+    later.answered_at += TimeDelta::seconds(1);
+    store.assign(n, later).await.unwrap();
+    let t = store.get(n).await.unwrap().unwrap();
+    assert_eq!(t.first_response_at, Some(a.answered_at));
+    assert_eq!(t.assigned_agent.as_deref(), Some("bob"));
+    assert_eq!(
+        (t.status, t.assigned_tier.as_str()),
+        (TicketStatus::InProgress, "L2")
+    );
+    assert_eq!(t.queue_wait, Some(TimeDelta::seconds(42)));
+    // Replaying the first assignment does not take the ticket back.
+    store.assign(n, a).await.unwrap();
+    assert_eq!(
+        store
+            .get(n)
+            .await
+            .unwrap()
+            .unwrap()
+            .assigned_agent
+            .as_deref(),
+        Some("bob")
+    );
+    let events = repo::events(store.pool(), n).await.unwrap();
+    assert_eq!(
+        actions(&events),
+        [
+            "created",
+            "assigned",
+            "answered",
+            "escalated",
+            "assigned",
+            "answered"
+        ]
+    );
+    assert_eq!(events[3].detail["by"], "alice");
+    assert_eq!(events[3].detail["to"], "L2");
+
+    // The rest of what routing records.
+    let due = t.response_due_at;
+    for e in [
+        RoutingEvent::SlaAtRisk {
+            due,
+            expected_wait: Some(std::time::Duration::from_secs(600)),
+        },
+        RoutingEvent::SlaAtRisk {
+            due,
+            expected_wait: None,
+        },
+        RoutingEvent::SlaBreached { due },
+        RoutingEvent::CallbackRequested {
+            number: "5551234".into(),
+        },
+        RoutingEvent::CallCut {
+            agent: "bob".into(),
+            reason: "rtp_timeout".into(),
+        },
+        RoutingEvent::Recorded {
+            path: "/var/lib/hotline/recordings/x.wav".into(),
+        },
+    ] {
+        store.event(n, "routing", Utc::now(), e).await.unwrap();
+    }
+    let t = store.get(n).await.unwrap().unwrap();
+    assert!(t.callback_requested_at.is_some());
+    assert_eq!(t.callback_number.as_deref(), Some("5551234"));
+    assert_eq!(
+        t.recording_path.as_deref(),
+        Some("/var/lib/hotline/recordings/x.wav")
+    );
+    let events = repo::events(store.pool(), n).await.unwrap();
+    assert_eq!(
+        actions(&events)[6..],
+        [
+            "sla_at_risk",
+            "sla_breached",
+            "callback_requested",
+            "call_cut",
+            "recorded"
+        ],
+        "an SLA event is recorded once per ticket"
+    );
+    assert!(matches!(
+        store
+            .assign(TicketNumber(999_999), assignment("x", "a", "L1", 1))
+            .await,
+        Err(hotline::tickets::StoreError::NoSuchTicket(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_caller_who_leaves_the_queue_leaves_an_abandoned_ticket_with_the_wait() {
+    let (store, _r, _d) = store().await;
+    let policy = SlaPolicy::from_config(&Config::default());
+    let n = store
+        .create(new_ticket("abandon-1", "major"), &policy)
+        .await
+        .unwrap()
+        .ticket
+        .number;
+    let gone = RoutingEvent::AbandonedInQueue {
+        waited: std::time::Duration::from_millis(95_500),
+        call_id: "abandon-1".into(),
+    };
+    // The intake and routing may both report it: written once.
+    store
+        .event(n, "ivr", Utc::now(), gone.clone())
+        .await
+        .unwrap();
+    store.event(n, "routing", Utc::now(), gone).await.unwrap();
+    let t = store.get(n).await.unwrap().unwrap();
+    assert_eq!(t.queue_wait, Some(TimeDelta::milliseconds(95_500)));
+    assert_eq!(
+        t.status,
+        TicketStatus::Open,
+        "still the desk's to call back"
+    );
+    assert_eq!(t.first_response_at, None);
+    let events = repo::events(store.pool(), n).await.unwrap();
+    assert_eq!(actions(&events), ["created", "abandoned_in_queue"]);
+    assert_eq!(events[1].detail["waited"], 95_500);
+
+    let mut record = hotline::tickets::CallRecord::ended_before_intake(
+        "abandon-1".into(),
+        "+15551230000".into(),
+        t.received_at,
+        t.answered_at,
+        Utc::now(),
+        hotline::tickets::EndReason::AbandonedInQueue,
+        None,
+    );
+    record.ticket_number = Some(n);
+    store.record_call(&record).await.unwrap();
+    let stored = hotline::tickets::calls::by_call_id(store.pool(), "abandon-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.end_reason,
+        Some(hotline::tickets::EndReason::AbandonedInQueue)
+    );
+}
+
+#[tokio::test]
+async fn an_assignment_journaled_during_an_outage_reaches_the_database_on_replay() {
+    let cluster = common::TestCluster::start();
+    let (pool, _) = cluster.fresh_db().await;
+    let data = tempfile::tempdir().unwrap();
+    let policy = SlaPolicy::from_config(&Config::default());
+    let (store, replayer) = TicketStore::open(pool.clone(), data.path(), 50)
+        .await
+        .unwrap();
+    let before = store
+        .create(new_ticket("outage-before", "critical"), &policy)
+        .await
+        .unwrap()
+        .ticket
+        .number;
+
+    cluster.cluster.stop().unwrap();
+    // One ticket made before the outage, one during it (journaled too):
+    // both are assigned while the database is down.
+    let during = store
+        .create(new_ticket("outage-during", "minor"), &policy)
+        .await
+        .unwrap();
+    assert!(during.journaled);
+    let during = during.ticket.number;
+    let a1 = assignment("outage-before", "carol", "L3", 12);
+    let a2 = assignment("outage-during", "dave", "L1", 30);
+    store.assign(before, a1.clone()).await.unwrap();
+    store.assign(during, a2.clone()).await.unwrap();
+    store
+        .event(
+            during,
+            "routing",
+            Utc::now(),
+            RoutingEvent::Recorded {
+                path: "rec.wav".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.pending(), 4);
+    // Readers see the journaled assignment already.
+    let seen = store.get(during).await.unwrap().unwrap();
+    assert_eq!(seen.assigned_agent.as_deref(), Some("dave"));
+    assert_eq!(seen.status, TicketStatus::InProgress);
+    assert_eq!(seen.recording_path.as_deref(), Some("rec.wav"));
+
+    cluster.cluster.start().unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(60), store.drained())
+        .await
+        .expect("journal drained after the database returned");
+    for (n, a) in [(before, &a1), (during, &a2)] {
+        let t = repo::by_number(&pool, n).await.unwrap().unwrap();
+        assert_eq!(t.first_response_at, Some(a.answered_at));
+        assert_eq!(t.assigned_agent.as_deref(), Some(a.agent.as_str()));
+        assert_eq!(t.assigned_tier, a.tier);
+        assert_eq!(t.status, TicketStatus::InProgress);
+        assert_eq!(t.queue_wait, Some(hotline::tickets::model::delta(a.waited)));
+    }
+    let t = repo::by_number(&pool, during).await.unwrap().unwrap();
+    assert_eq!(t.recording_path.as_deref(), Some("rec.wav"));
+    store
+        .shutdown(replayer, std::time::Duration::from_secs(1))
+        .await;
+    drop(store);
+
+    // A crash between commit and removal replays the entry: no change.
+    let (mut journal, _) =
+        hotline::tickets::journal::Journal::open(&data.path().join("journal")).unwrap();
+    journal
+        .append(hotline::tickets::journal::JournalOp::Assign {
+            number: before,
+            actor: "routing".into(),
+            assignment: Box::new(a1),
+        })
+        .unwrap();
+    drop(journal);
+    let (store, replayer) = TicketStore::open(pool.clone(), data.path(), 50)
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), store.drained())
+        .await
+        .unwrap();
+    let events = repo::events(&pool, before).await.unwrap();
+    assert_eq!(actions(&events), ["created", "assigned", "answered"]);
+    store
+        .shutdown(replayer, std::time::Duration::from_secs(1))
+        .await;
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::error::AdminError;
 use super::params::{self, Pairs};
 use super::{AdminState, AdminStatus};
+use crate::tickets::model::RoutingView;
 use crate::tickets::{calls, repo, CallRecord, Ticket, TicketEvent, TicketStatus, TicketUpdate};
 
 /// `/healthz` answers within this even when the database hangs, so a
@@ -62,6 +63,9 @@ pub async fn list_tickets(
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TicketWithHistory {
     pub ticket: Ticket,
+    /// First response, agent, tier, queue wait, recording.
+    #[serde(default)]
+    pub routing: RoutingView,
     pub history: Vec<TicketEvent>,
 }
 
@@ -76,7 +80,11 @@ async fn ticket_with_history(
         .await?
         .ok_or(AdminError::NoSuchTicket(number))?;
     let history = repo::events(s.store.pool(), number).await?;
-    Ok(TicketWithHistory { ticket, history })
+    Ok(TicketWithHistory {
+        routing: ticket.routing(),
+        ticket,
+        history,
+    })
 }
 
 /// `GET /api/tickets/{number}`.

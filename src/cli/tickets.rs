@@ -128,7 +128,8 @@ async fn tickets_on(
             };
             let events = repo::events(&db.pool, n).await?;
             if json {
-                let v = serde_json::json!({ "ticket": t, "history": events });
+                let v =
+                    serde_json::json!({ "ticket": t, "routing": t.routing(), "history": events });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print!("{}", report::detail(&t, &events, now));

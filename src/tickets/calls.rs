@@ -32,6 +32,18 @@ pub enum EndReason {
     /// The daemon stopped while the call was in progress.
     #[serde(rename = "shutdown")]
     Shutdown,
+    /// The caller hung up while waiting in the queue for an agent.
+    #[serde(rename = "abandoned_in_queue")]
+    AbandonedInQueue,
+    /// The caller pressed 1 for a callback while waiting and was let go.
+    #[serde(rename = "callback_requested")]
+    CallbackRequested,
+    /// The caller talked with an agent; either side hung up.
+    #[serde(rename = "agent_call")]
+    AgentCall,
+    /// The agent's leg dropped; the caller heard that the desk calls back.
+    #[serde(rename = "call_cut")]
+    CallCut,
 }
 
 impl EndReason {
@@ -44,6 +56,10 @@ impl EndReason {
             Self::Rejected486 => "rejected_486",
             Self::Error => "error",
             Self::Shutdown => "shutdown",
+            Self::AbandonedInQueue => "abandoned_in_queue",
+            Self::CallbackRequested => "callback_requested",
+            Self::AgentCall => "agent_call",
+            Self::CallCut => "call_cut",
         }
     }
 
@@ -184,6 +200,10 @@ mod tests {
             EndReason::Rejected486,
             EndReason::Error,
             EndReason::Shutdown,
+            EndReason::AbandonedInQueue,
+            EndReason::CallbackRequested,
+            EndReason::AgentCall,
+            EndReason::CallCut,
         ] {
             assert_eq!(EndReason::parse(r.as_str()), Some(r));
         }

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::calls::CallRecord;
-use super::model::{Ticket, TicketNumber, TicketUpdate};
+use super::model::{Assignment, RoutingEvent, Ticket, TicketNumber, TicketUpdate};
 
 /// A write the database has not yet seen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +37,20 @@ pub enum JournalOp {
     /// A call's record (upserted by Call-ID, so replaying it is harmless).
     CallRecord {
         record: Box<CallRecord>,
+    },
+    /// An agent took the call (applied once: its op-ids come from it).
+    Assign {
+        number: TicketNumber,
+        actor: String,
+        assignment: Box<Assignment>,
+    },
+    /// A routing event on the ticket's history, under `op_id`.
+    Event {
+        number: TicketNumber,
+        op_id: String,
+        at: DateTime<Utc>,
+        actor: String,
+        event: Box<RoutingEvent>,
     },
 }
 
@@ -186,6 +200,25 @@ impl Journal {
                 } if *n == number => {
                     if let Some(t) = found.as_mut() {
                         super::repo::apply_in_memory(t, update);
+                    }
+                }
+                JournalOp::Assign {
+                    number: n,
+                    assignment,
+                    ..
+                } if *n == number => {
+                    if let Some(t) = found.as_mut() {
+                        super::repo::assign_in_memory(t, assignment);
+                    }
+                }
+                JournalOp::Event {
+                    number: n,
+                    at,
+                    event,
+                    ..
+                } if *n == number => {
+                    if let Some(t) = found.as_mut() {
+                        super::repo::event_in_memory(t, *at, event);
                     }
                 }
                 _ => {}

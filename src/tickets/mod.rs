@@ -22,6 +22,9 @@ pub mod sla;
 pub mod store;
 
 pub use calls::{CallRecord, EndReason};
-pub use model::{NewTicket, Ticket, TicketEvent, TicketNumber, TicketStatus, TicketUpdate};
+pub use model::{
+    Assignment, NewTicket, RoutingEvent, Ticket, TicketEvent, TicketNumber, TicketStatus,
+    TicketUpdate,
+};
 pub use sla::SlaPolicy;
 pub use store::{Created, StoreError, TicketStore};

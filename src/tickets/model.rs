@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -117,6 +118,45 @@ pub struct Ticket {
     pub voice_note_path: Option<String>,
     pub recording_path: Option<String>,
     pub flow_version: Option<String>,
+    /// Time in the queue until the first agent answered (or until the
+    /// caller left the queue); `None` while never queued.
+    #[serde(default, rename = "queue_wait_ms", with = "opt_millis")]
+    pub queue_wait: Option<TimeDelta>,
+    /// The caller pressed 1 for a callback while waiting.
+    #[serde(default)]
+    pub callback_requested_at: Option<DateTime<Utc>>,
+    /// Escalations by agents (keypad code or transfer to a tier).
+    #[serde(default)]
+    pub escalations: i32,
+}
+
+impl Ticket {
+    /// What routing has set, under the names the desk uses.
+    pub fn routing(&self) -> RoutingView {
+        RoutingView {
+            first_response_at: self.first_response_at,
+            agent: self.assigned_agent.clone(),
+            tier: self.assigned_tier.clone(),
+            queue_wait_ms: self.queue_wait.map(|d| d.num_milliseconds()),
+            recording_path: self.recording_path.clone(),
+            callback_requested_at: self.callback_requested_at,
+            escalations: self.escalations,
+        }
+    }
+}
+
+/// The routing side of a ticket, as `tickets show --json` and the admin
+/// API show it beside the full row: who took it (SIP user), the tier, when
+/// (the response SLA stops there), the queue wait, the recording.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoutingView {
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub agent: Option<String>,
+    pub tier: String,
+    pub queue_wait_ms: Option<i64>,
+    pub recording_path: Option<String>,
+    pub callback_requested_at: Option<DateTime<Utc>>,
+    pub escalations: i32,
 }
 
 /// Fields a change may set; `None` leaves a field as it is.
@@ -152,6 +192,141 @@ pub struct TicketEvent {
     pub actor: String,
     pub action: String,
     pub detail: serde_json::Value,
+}
+
+/// An agent took the call: their phone's 200 OK. What routing writes on
+/// the ticket (`first_response_at` the first time only, agent, tier,
+/// status `in_progress`, the queue wait, `assigned` + `answered` events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The agent's SIP user.
+    pub agent: String,
+    /// The tier that took the call (`L1`, `L2`, `L3`).
+    pub tier: String,
+    /// When the agent's 200 OK arrived: the first response.
+    pub answered_at: DateTime<Utc>,
+    /// How long the caller waited in the queue for this agent.
+    #[serde(with = "std_millis")]
+    pub waited: Duration,
+    /// The caller's Call-ID: with `answered_at` it names this assignment,
+    /// so writing it twice (a replay, a retry) records it once.
+    pub call_id: String,
+}
+
+/// Something routing records on a ticket's history (some also set a field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RoutingEvent {
+    /// The caller hung up while waiting (sets `queue_wait` if unset).
+    AbandonedInQueue {
+        #[serde(with = "std_millis")]
+        waited: Duration,
+        call_id: String,
+    },
+    /// The response deadline will likely pass before an agent is free.
+    SlaAtRisk {
+        due: DateTime<Utc>,
+        #[serde(default, with = "opt_std_millis")]
+        expected_wait: Option<Duration>,
+    },
+    /// The response deadline passed with the caller still waiting.
+    SlaBreached { due: DateTime<Utc> },
+    /// An agent sent the call to another tier (sets `assigned_tier`,
+    /// status `escalated`, counts `escalations`). `by`: the agent's user.
+    Escalated {
+        from: String,
+        to: String,
+        by: String,
+    },
+    /// The caller pressed 1 to be called back at `number` (sets
+    /// `callback_requested_at`, and `callback_number` if unset).
+    CallbackRequested { number: String },
+    /// The agent's leg dropped during the call (BYE, RTP timeout).
+    CallCut { agent: String, reason: String },
+    /// The call's recording (sets `recording_path`).
+    Recorded { path: String },
+}
+
+impl RoutingEvent {
+    /// The history action name, stable (reports count them).
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::AbandonedInQueue { .. } => "abandoned_in_queue",
+            Self::SlaAtRisk { .. } => "sla_at_risk",
+            Self::SlaBreached { .. } => "sla_breached",
+            Self::Escalated { .. } => "escalated",
+            Self::CallbackRequested { .. } => "callback_requested",
+            Self::CallCut { .. } => "call_cut",
+            Self::Recorded { .. } => "recorded",
+        }
+    }
+
+    /// The history entry's op-id: the same event written twice (journal
+    /// replay, a retry, the intake and routing both reporting one
+    /// abandonment) is recorded once. SLA events happen once per ticket;
+    /// an abandonment once per call; the others once per moment.
+    pub fn op_id(&self, number: TicketNumber, at: DateTime<Utc>) -> String {
+        let action = self.action();
+        match self {
+            Self::SlaAtRisk { .. } | Self::SlaBreached { .. } => format!("{action}-{number}"),
+            Self::AbandonedInQueue { call_id, .. } => format!("{action}-{number}-{call_id}"),
+            _ => format!("{action}-{number}-{}", at.timestamp_micros()),
+        }
+    }
+}
+
+/// A std `Duration` as a `TimeDelta` (saturating; waits are small).
+pub fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// `Duration` as whole milliseconds in JSON.
+mod std_millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+mod opt_std_millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
+}
+
+/// `Option<TimeDelta>` as whole milliseconds in JSON.
+mod opt_millis {
+    use chrono::TimeDelta;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<TimeDelta>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.num_milliseconds()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TimeDelta>, D::Error> {
+        Ok(Option::<i64>::deserialize(d)?.map(TimeDelta::milliseconds))
+    }
 }
 
 /// `TimeDelta` as whole seconds in the journal's JSON.

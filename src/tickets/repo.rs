@@ -8,7 +8,9 @@ use sqlx::postgres::types::PgInterval;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 
-use super::model::{Ticket, TicketEvent, TicketNumber, TicketStatus, TicketUpdate};
+use super::model::{
+    delta, Assignment, RoutingEvent, Ticket, TicketEvent, TicketNumber, TicketStatus, TicketUpdate,
+};
 
 /// Is this error "the database is not there" (journal and retry), as
 /// opposed to "the database said no" (a bug or bad data)?
@@ -170,6 +172,199 @@ pub fn apply_in_memory(t: &mut Ticket, u: &TicketUpdate) {
     }
 }
 
+/// The op-ids of an assignment's two history entries.
+pub fn assignment_op_ids(number: TicketNumber, a: &Assignment) -> (String, String) {
+    let key = format!(
+        "{number}-{}-{}",
+        a.call_id,
+        a.answered_at.timestamp_micros()
+    );
+    (format!("assigned-{key}"), format!("answered-{key}"))
+}
+
+/// Has the history entry `op_id` been written?
+async fn applied(pool: &PgPool, op_id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ticket_events WHERE op_id = $1)")
+        .bind(op_id)
+        .fetch_one(pool)
+        .await
+}
+
+/// An agent took the call: one statement sets the fields and writes the
+/// `assigned` and `answered` events. Applied once: a replay (or a retry)
+/// of the same assignment changes nothing, even after a later escalation
+/// moved the ticket on. False if there is no such ticket.
+pub async fn assign(
+    pool: &PgPool,
+    number: TicketNumber,
+    actor: &str,
+    a: &Assignment,
+) -> Result<bool, sqlx::Error> {
+    let (assigned_op, answered_op) = assignment_op_ids(number, a);
+    let wait = delta(a.waited);
+    let detail = json!({
+        "agent": a.agent, "tier": a.tier, "answered_at": a.answered_at,
+        "queue_wait_ms": a.waited.as_millis() as u64, "call_id": a.call_id,
+    });
+    let row = sqlx::query(
+        "WITH t AS (
+            UPDATE tickets SET
+                first_response_at = COALESCE(first_response_at, $2),
+                assigned_agent = $3,
+                assigned_tier = $4,
+                status = CASE WHEN status IN ('open', 'escalated') THEN 'in_progress' ELSE status END,
+                queue_wait = COALESCE(queue_wait, $5)
+            WHERE number = $1
+              AND NOT EXISTS (SELECT 1 FROM ticket_events WHERE op_id = $6)
+            RETURNING number
+        ), e AS (
+            INSERT INTO ticket_events (ticket_number, op_id, at, actor, action, detail)
+            SELECT t.number, v.op_id, $2, $7, v.action, $8
+            FROM t CROSS JOIN (VALUES ($6, 'assigned'), ($9, 'answered')) AS v (op_id, action)
+            ON CONFLICT (op_id) DO NOTHING
+        )
+        SELECT number FROM t",
+    )
+    .bind(number.0)
+    .bind(a.answered_at)
+    .bind(&a.agent)
+    .bind(&a.tier)
+    .bind(wait)
+    .bind(&assigned_op)
+    .bind(actor)
+    .bind(detail)
+    .bind(&answered_op)
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(_) => Ok(true),
+        None => applied(pool, &assigned_op).await,
+    }
+}
+
+/// The fields a routing event sets, as statement parameters.
+struct EventFields {
+    queue_wait: Option<TimeDelta>,
+    tier: Option<String>,
+    escalated: bool,
+    callback_number: Option<String>,
+    callback: bool,
+    recording_path: Option<String>,
+}
+
+fn event_fields(e: &RoutingEvent) -> EventFields {
+    let mut f = EventFields {
+        queue_wait: None,
+        tier: None,
+        escalated: false,
+        callback_number: None,
+        callback: false,
+        recording_path: None,
+    };
+    match e {
+        RoutingEvent::AbandonedInQueue { waited, .. } => f.queue_wait = Some(delta(*waited)),
+        RoutingEvent::Escalated { to, .. } => {
+            f.tier = Some(to.clone());
+            f.escalated = true;
+        }
+        RoutingEvent::CallbackRequested { number } => {
+            f.callback = true;
+            f.callback_number = Some(number.clone());
+        }
+        RoutingEvent::Recorded { path } => f.recording_path = Some(path.clone()),
+        RoutingEvent::SlaAtRisk { .. }
+        | RoutingEvent::SlaBreached { .. }
+        | RoutingEvent::CallCut { .. } => {}
+    }
+    f
+}
+
+/// Record `e` on ticket `number`'s history under `op_id` and set what it
+/// sets; applied once per op-id. False if there is no such ticket.
+pub async fn event(
+    pool: &PgPool,
+    number: TicketNumber,
+    op_id: &str,
+    at: DateTime<Utc>,
+    actor: &str,
+    e: &RoutingEvent,
+) -> Result<bool, sqlx::Error> {
+    let f = event_fields(e);
+    let row = sqlx::query(
+        "WITH t AS (
+            UPDATE tickets SET
+                queue_wait = COALESCE(queue_wait, $2),
+                assigned_tier = COALESCE($3, assigned_tier),
+                status = CASE WHEN $4 AND status IN ('open', 'in_progress') THEN 'escalated' ELSE status END,
+                escalations = escalations + CASE WHEN $4 THEN 1 ELSE 0 END,
+                callback_requested_at = CASE WHEN $5 THEN COALESCE(callback_requested_at, $6) ELSE callback_requested_at END,
+                callback_number = COALESCE(callback_number, $7),
+                recording_path = COALESCE($8, recording_path)
+            WHERE number = $1
+              AND NOT EXISTS (SELECT 1 FROM ticket_events WHERE op_id = $9)
+            RETURNING number
+        ), ev AS (
+            INSERT INTO ticket_events (ticket_number, op_id, at, actor, action, detail)
+            SELECT number, $9, $6, $10, $11, $12 FROM t
+            ON CONFLICT (op_id) DO NOTHING
+        )
+        SELECT number FROM t",
+    )
+    .bind(number.0)
+    .bind(f.queue_wait)
+    .bind(&f.tier)
+    .bind(f.escalated)
+    .bind(f.callback)
+    .bind(at)
+    .bind(&f.callback_number)
+    .bind(&f.recording_path)
+    .bind(op_id)
+    .bind(actor)
+    .bind(e.action())
+    .bind(serde_json::to_value(e).unwrap_or_default())
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(_) => Ok(true),
+        None => applied(pool, op_id).await,
+    }
+}
+
+/// What [`assign`] does, on a ticket held in memory (journal readers).
+pub fn assign_in_memory(t: &mut Ticket, a: &Assignment) {
+    t.first_response_at = t.first_response_at.or(Some(a.answered_at));
+    t.assigned_agent = Some(a.agent.clone());
+    t.assigned_tier.clone_from(&a.tier);
+    if matches!(t.status, TicketStatus::Open | TicketStatus::Escalated) {
+        t.status = TicketStatus::InProgress;
+    }
+    t.queue_wait = t.queue_wait.or(Some(delta(a.waited)));
+}
+
+/// What [`event`] does, on a ticket held in memory (journal readers).
+pub fn event_in_memory(t: &mut Ticket, at: DateTime<Utc>, e: &RoutingEvent) {
+    let f = event_fields(e);
+    t.queue_wait = t.queue_wait.or(f.queue_wait);
+    if let Some(tier) = f.tier {
+        t.assigned_tier = tier;
+    }
+    if f.escalated {
+        if matches!(t.status, TicketStatus::Open | TicketStatus::InProgress) {
+            t.status = TicketStatus::Escalated;
+        }
+        t.escalations += 1;
+    }
+    if f.callback {
+        t.callback_requested_at = t.callback_requested_at.or(Some(at));
+    }
+    if t.callback_number.is_none() {
+        t.callback_number = f.callback_number;
+    }
+    if f.recording_path.is_some() {
+        t.recording_path = f.recording_path;
+    }
+}
+
 /// Reserve `count` numbers from the sequence.
 pub async fn reserve_numbers(pool: &PgPool, count: u32) -> Result<Vec<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT nextval('ticket_number_seq') FROM generate_series(1, $1)")
@@ -181,7 +376,8 @@ pub async fn reserve_numbers(pool: &PgPool, count: u32) -> Result<Vec<i64>, sqlx
 const COLUMNS: &str = "number, call_id, caller_number, caller_name, caller_private, customer_ref,
     callback_number, category, severity, status, received_at, answered_at, created_at,
     response_target, resolution_target, response_due_at, resolution_due_at, first_response_at,
-    resolved_at, assigned_agent, assigned_tier, voice_note_path, recording_path, flow_version";
+    resolved_at, assigned_agent, assigned_tier, voice_note_path, recording_path, flow_version,
+    queue_wait, callback_requested_at, escalations";
 
 /// INTERVAL as written by us: days and microseconds, never months.
 fn interval(i: PgInterval) -> TimeDelta {
@@ -217,6 +413,11 @@ fn from_row(r: &PgRow) -> Result<Ticket, sqlx::Error> {
         voice_note_path: r.try_get("voice_note_path")?,
         recording_path: r.try_get("recording_path")?,
         flow_version: r.try_get("flow_version")?,
+        queue_wait: r
+            .try_get::<Option<PgInterval>, _>("queue_wait")?
+            .map(interval),
+        callback_requested_at: r.try_get("callback_requested_at")?,
+        escalations: r.try_get("escalations")?,
     })
 }
 

@@ -140,6 +140,18 @@ pub fn detail(t: &Ticket, events: &[TicketEvent], now: DateTime<Utc>) -> String 
         ),
     );
     field("Agent", opt(&t.assigned_agent));
+    field("First response", time(t.first_response_at));
+    field(
+        "Queue wait",
+        t.queue_wait
+            .map_or_else(|| "-".to_string(), |d| format!("{}s", d.num_seconds())),
+    );
+    if let Some(at) = t.callback_requested_at {
+        field("Callback asked", local(at));
+    }
+    if t.escalations > 0 {
+        field("Escalations", t.escalations.to_string());
+    }
     field("Voice note", opt(&t.voice_note_path));
     field("Recording", opt(&t.recording_path));
     field("Flow version", opt(&t.flow_version));

@@ -103,6 +103,9 @@ impl SlaPolicy {
             assigned_agent: None,
             voice_note_path: None,
             recording_path: None,
+            queue_wait: None,
+            callback_requested_at: None,
+            escalations: 0,
             flow_version: new.flow_version,
         })
     }

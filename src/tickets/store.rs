@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::calls::{self, CallRecord};
 use super::journal::{Journal, JournalError, JournalOp};
-use super::model::{NewTicket, Ticket, TicketNumber, TicketUpdate};
+use super::model::{Assignment, NewTicket, RoutingEvent, Ticket, TicketNumber, TicketUpdate};
 use super::numbers::NumberPool;
 use super::repo;
 use super::sla::{SlaPolicy, UnknownSeverity};
@@ -225,6 +225,65 @@ impl TicketStore {
         .await
     }
 
+    /// An agent took the call (their 200 OK): `first_response_at` (kept
+    /// if already set), the agent, the tier, status `in_progress`, the
+    /// queue wait, and `assigned` + `answered` in the history. Durable on
+    /// return (committed or journaled); the same assignment twice is
+    /// recorded once. Call it through the call's intake
+    /// (`CallIntake::assigned`) so it is ordered after the ticket's
+    /// creation, which may still wait in the journal.
+    pub async fn assign(&self, number: TicketNumber, a: Assignment) -> Result<(), StoreError> {
+        let actor = "routing";
+        if self.pending() == 0 {
+            match repo::assign(&self.inner.pool, number, actor, &a).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => return Err(StoreError::NoSuchTicket(number)),
+                Err(e) if repo::is_unavailable(&e) => {
+                    tracing::warn!(error = %e, ticket = %number, "database unreachable; journaling the assignment");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.journal(JournalOp::Assign {
+            number,
+            actor: actor.to_string(),
+            assignment: Box::new(a),
+        })
+        .await
+    }
+
+    /// Record a routing event at `at` (see [`RoutingEvent`] for the
+    /// fields each sets). Durable on return; written once per event (its
+    /// op-id, [`RoutingEvent::op_id`]).
+    pub async fn event(
+        &self,
+        number: TicketNumber,
+        actor: &str,
+        at: chrono::DateTime<Utc>,
+        event: RoutingEvent,
+    ) -> Result<(), StoreError> {
+        let at = chrono::SubsecRound::trunc_subsecs(at, 6);
+        let op_id = event.op_id(number, at);
+        if self.pending() == 0 {
+            match repo::event(&self.inner.pool, number, &op_id, at, actor, &event).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => return Err(StoreError::NoSuchTicket(number)),
+                Err(e) if repo::is_unavailable(&e) => {
+                    tracing::warn!(error = %e, ticket = %number, action = event.action(), "database unreachable; journaling the event");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.journal(JournalOp::Event {
+            number,
+            op_id,
+            at,
+            actor: actor.to_string(),
+            event: Box::new(event),
+        })
+        .await
+    }
+
     /// Write (or refresh) a call's record; like tickets, it goes to the
     /// journal when the database does not answer, so a call that ends
     /// during an outage still leaves its record. Returns true if journaled.
@@ -366,6 +425,22 @@ impl TicketStore {
                     .await
                     .map(|_| ()),
                 JournalOp::CallRecord { record } => calls::upsert(&self.inner.pool, record).await,
+                JournalOp::Assign {
+                    number,
+                    actor,
+                    assignment,
+                } => repo::assign(&self.inner.pool, *number, actor, assignment)
+                    .await
+                    .map(|_| ()),
+                JournalOp::Event {
+                    number,
+                    op_id,
+                    at,
+                    actor,
+                    event,
+                } => repo::event(&self.inner.pool, *number, op_id, *at, actor, event)
+                    .await
+                    .map(|_| ()),
             };
             match result {
                 Ok(()) => {

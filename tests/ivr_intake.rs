@@ -13,7 +13,7 @@ use chrono::{TimeDelta, Utc};
 use hotline::config::Config;
 use hotline::ivr::{parse_flow, CallFacts, IvrAction, IvrInput, IvrMachine};
 use hotline::tickets::calls::{self, EndReason};
-use hotline::tickets::{repo, SlaPolicy, TicketStore};
+use hotline::tickets::{repo, SlaPolicy, TicketStatus, TicketStore};
 use tokio::time::Instant;
 
 struct Shell {
@@ -22,6 +22,9 @@ struct Shell {
     policy: SlaPolicy,
     now: Instant,
     seen: Vec<IvrAction>,
+    /// A routing call task: the queue hand-off is taken (otherwise it is
+    /// answered `QueueUnavailable`, as a call task without routing does).
+    routing: bool,
 }
 
 impl Shell {
@@ -39,6 +42,8 @@ impl Shell {
                         Ok(c) => IvrInput::TicketCreated {
                             number: c.ticket.number,
                             response_target: c.ticket.response_target.to_std().unwrap(),
+                            tier: c.ticket.assigned_tier.clone(),
+                            response_due_at: c.ticket.response_due_at,
                         },
                         Err(_) => IvrInput::TicketFailed,
                     };
@@ -47,6 +52,21 @@ impl Shell {
                 IvrAction::UpdateTicket { number, update } => {
                     self.store
                         .update(*number, "ivr", update.clone())
+                        .await
+                        .unwrap();
+                }
+                IvrAction::Queue(_) if !self.routing => {
+                    self.m.handle(self.now, IvrInput::QueueUnavailable);
+                }
+                IvrAction::Assigned { number, assignment } => {
+                    self.store
+                        .assign(*number, assignment.clone())
+                        .await
+                        .unwrap();
+                }
+                IvrAction::TicketEvent { number, event } => {
+                    self.store
+                        .event(*number, "routing", Utc::now(), event.clone())
                         .await
                         .unwrap();
                 }
@@ -88,6 +108,7 @@ async fn shell(call_id: &str, private: bool) -> (Shell, tempfile::TempDir) {
         policy: SlaPolicy::from_config(&Config::default()),
         now: Instant::now(),
         seen: Vec::new(),
+        routing: false,
     };
     (shell, data)
 }
@@ -178,4 +199,91 @@ async fn a_hang_up_in_the_severity_menu_leaves_a_record_but_no_ticket() {
     assert_eq!(rec.last_step.as_deref(), Some("severity"));
     assert_eq!(rec.language.as_deref(), Some("zh"));
     assert_eq!(rec.digits, "23");
+}
+
+/// A known caller through the default flow to the queue, with routing.
+async fn to_the_queue(call_id: &str) -> (Shell, tempfile::TempDir) {
+    let (mut s, data) = shell(call_id, false).await;
+    s.routing = true;
+    s.feed(IvrInput::Started).await;
+    s.done().await;
+    s.keys("1").await;
+    s.done().await;
+    s.done().await;
+    s.keys("3").await; // network
+    s.done().await;
+    s.keys("2").await; // major
+    s.done().await;
+    s.keys("#").await;
+    s.done().await;
+    s.feed(IvrInput::RecordingDone {
+        path: "n.wav".into(),
+        duration: Duration::from_secs(2),
+    })
+    .await;
+    s.done().await; // ticket number
+    s.done().await; // promise
+    assert!(s.m.is_queued(), "{:?}", s.seen.last());
+    let q = s.m.queue_request().unwrap();
+    assert_eq!((q.severity.as_str(), q.tier.as_str()), ("major", "L2"));
+    (s, data)
+}
+
+#[tokio::test]
+async fn an_agents_answer_is_on_the_ticket_and_the_record() {
+    let (mut s, _data) = to_the_queue("intake-3").await;
+    let number = s.m.progress().ticket.unwrap();
+    s.now += Duration::from_secs(30);
+    let answered_at = Utc::now();
+    s.feed(IvrInput::AgentAnswered {
+        agent: "bob".into(),
+        tier: "L2".into(),
+        answered_at,
+    })
+    .await;
+    s.feed(IvrInput::CallEnded).await;
+    s.store
+        .record_call(&s.m.call_record(Some(Utc::now())))
+        .await
+        .unwrap();
+    let t = repo::by_number(s.store.pool(), number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.status, TicketStatus::InProgress);
+    assert_eq!(t.assigned_agent.as_deref(), Some("bob"));
+    assert_eq!(t.queue_wait, Some(TimeDelta::seconds(30)));
+    assert!(t.first_response_at.is_some());
+    let rec = calls::by_call_id(s.store.pool(), "intake-3")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.end_reason, Some(EndReason::AgentCall));
+}
+
+#[tokio::test]
+async fn a_hang_up_in_the_queue_marks_the_ticket_abandoned() {
+    let (mut s, _data) = to_the_queue("intake-4").await;
+    let number = s.m.progress().ticket.unwrap();
+    s.now += Duration::from_secs(75);
+    s.feed(IvrInput::CallerHungUp).await;
+    s.store
+        .record_call(&s.m.call_record(Some(Utc::now())))
+        .await
+        .unwrap();
+    let t = repo::by_number(s.store.pool(), number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.status, TicketStatus::Open);
+    assert_eq!(t.queue_wait, Some(TimeDelta::seconds(75)));
+    let events = repo::events(s.store.pool(), number).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last.action, "abandoned_in_queue");
+    assert_eq!(last.detail["waited"], 75_000);
+    let rec = calls::by_call_id(s.store.pool(), "intake-4")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.end_reason, Some(EndReason::AbandonedInQueue));
 }

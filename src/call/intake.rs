@@ -2,6 +2,30 @@
 //! media commands for the call task, and persists what it collects through
 //! a per-call ticket writer, so the caller never waits on the database and
 //! a hang-up at any moment loses nothing.
+//!
+//! # The queue hand-off (routing)
+//!
+//! A call task that can route calls says so with
+//! [`CallIntake::enable_routing`]. Then the flow's `queue` step, once the
+//! ticket exists, yields [`QueueEvent::Join`] from [`CallIntake::poll_queue`]
+//! (poll it after every `input`/`timeout`) and the intake keeps the caller:
+//! hold prompts and music (looped on `PlaybackDone`), no hang-up, no
+//! timers. From then on the call task feeds routing's word as inputs:
+//! `IvrInput::QueueStatus` (position, expected wait), `OfferCallback`,
+//! `AgentAnswered` (writes the assignment), `Escalated`, `AgentLegDropped`
+//! (the call-cut prompt, then `IntakeOutput::Hangup(CallCut)`), and
+//! `QueueUnavailable` (routing refused or went away: the step's goodbye and
+//! a hang-up, the fallback). A caller who presses 1 after the offer yields
+//! [`QueueEvent::CallbackRequested`] and, after the goodbye,
+//! `IntakeOutput::Hangup(CallbackRequested)`. Routing's own ticket events
+//! (SLA at risk or breached, the recording) go through [`CallIntake::event`],
+//! in order behind the ticket's creation.
+//!
+//! Without `enable_routing` the `queue` step says goodbye and hangs up, as
+//! before routing existed. [`CallIntake::finish`] ends it all: a caller who
+//! hangs up while queued leaves the ticket `abandoned_in_queue` with the
+//! wait and the call record's end reason `abandoned_in_queue`; after an
+//! agent call the record says `agent_call`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,11 +35,16 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::ivr::machine::{CallFacts, IvrAction, IvrInput, IvrMachine};
+use std::collections::VecDeque;
+
+use chrono::DateTime;
+
+use crate::ivr::machine::{CallFacts, IvrAction, IvrInput, IvrMachine, QueueRequest};
 use crate::ivr::registry::LoadedFlow;
 use crate::media::session::MediaCommand;
 use crate::tickets::{
-    CallRecord, EndReason, NewTicket, SlaPolicy, TicketNumber, TicketStore, TicketUpdate,
+    Assignment, CallRecord, EndReason, NewTicket, RoutingEvent, SlaPolicy, TicketNumber,
+    TicketStore, TicketUpdate,
 };
 
 /// What the call task must do for the intake.
@@ -26,11 +55,29 @@ pub enum IntakeOutput {
     Hangup(EndReason),
 }
 
+/// What the intake tells the call task about the queue (see the module
+/// documentation); from [`CallIntake::poll_queue`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueEvent {
+    /// Queue this caller with routing (the ticket exists). If routing
+    /// cannot, answer with `IvrInput::QueueUnavailable`.
+    Join(QueueRequest),
+    /// The caller accepted the callback offer: tell routing (the request
+    /// keeps its place). The ticket event is written by the intake; the
+    /// intake says goodbye and asks to hang up.
+    CallbackRequested {
+        ticket: TicketNumber,
+        number: String,
+    },
+}
+
 /// Ticket writes of one call, applied in order by one task.
 enum WriteOp {
     Create(Box<NewTicket>),
     Update(TicketNumber, Box<TicketUpdate>),
     Record(Box<CallRecord>),
+    Assign(TicketNumber, Box<Assignment>),
+    Event(TicketNumber, DateTime<Utc>, Box<RoutingEvent>),
 }
 
 /// The store, the SLA policy in force and where recordings go.
@@ -64,6 +111,9 @@ pub struct CallIntake {
     recordings: PathBuf,
     /// For the "IVR step" log line, one per step entered.
     last_step: Option<String>,
+    /// The call task routes calls: the queue step hands over.
+    routing: bool,
+    queue_events: VecDeque<QueueEvent>,
 }
 
 impl CallIntake {
@@ -89,6 +139,8 @@ impl CallIntake {
             ticket: None,
             recordings: services.recordings,
             last_step: None,
+            routing: false,
+            queue_events: VecDeque::new(),
         };
         let out = intake.input(Instant::now(), IvrInput::Started);
         (intake, out, created)
@@ -100,6 +152,43 @@ impl CallIntake {
 
     pub fn is_ended(&self) -> bool {
         self.machine.is_ended()
+    }
+
+    /// Routing is there: the `queue` step hands the caller over
+    /// ([`QueueEvent::Join`]) instead of saying goodbye.
+    pub fn enable_routing(&mut self) {
+        self.routing = true;
+    }
+
+    /// The next queue event, if any; poll after every `input`/`timeout`.
+    pub fn poll_queue(&mut self) -> Option<QueueEvent> {
+        self.queue_events.pop_front()
+    }
+
+    /// The hand-off made, with the tier as escalated since (what routing's
+    /// re-queue after an escalation needs).
+    pub fn queue_request(&self) -> Option<&QueueRequest> {
+        self.machine.queue_request()
+    }
+
+    /// Waiting in the queue / talking with an agent.
+    pub fn is_queued(&self) -> bool {
+        self.machine.is_queued()
+    }
+
+    pub fn is_with_agent(&self) -> bool {
+        self.machine.is_with_agent()
+    }
+
+    /// A routing event for the ticket's history (SLA at risk or breached,
+    /// the recording's path, ...), written in order after the ticket's
+    /// creation, never waiting on the database.
+    pub fn event(&mut self, event: RoutingEvent) {
+        if let Some(n) = self.ticket {
+            let _ = self
+                .writes
+                .send(WriteOp::Event(n, Utc::now(), Box::new(event)));
+        }
     }
 
     /// Feed what happened; returns what the call must do.
@@ -190,14 +279,35 @@ impl CallIntake {
                 IvrAction::UpdateTicket { number, update } => {
                     let _ = self.writes.send(WriteOp::Update(number, Box::new(update)));
                 }
-                IvrAction::Queue {
-                    severity,
-                    category,
-                    language,
-                } => {
-                    // Routing to agents arrives with its own work; the flow
-                    // goes on with the queue step's goodbye.
-                    tracing::info!(?severity, ?category, %language, "queued (no routing yet)");
+                IvrAction::Queue(request) => {
+                    if self.routing {
+                        tracing::info!(ticket = %request.ticket, severity = %request.severity,
+                            tier = %request.tier, language = %request.language, "queued for an agent");
+                        self.queue_events.push_back(QueueEvent::Join(request));
+                    } else {
+                        // No routing: the queue step's goodbye and hang-up.
+                        tracing::info!(ticket = %request.ticket, "no routing: the queue step ends the call");
+                        self.machine
+                            .handle(Instant::now(), IvrInput::QueueUnavailable);
+                    }
+                }
+                IvrAction::CallbackRequested { ticket, number } => {
+                    tracing::info!(%ticket, "callback requested in the queue");
+                    self.queue_events
+                        .push_back(QueueEvent::CallbackRequested { ticket, number });
+                }
+                IvrAction::TicketEvent { number, event } => {
+                    tracing::info!(ticket = %number, action = event.action(), "ticket event");
+                    let _ = self
+                        .writes
+                        .send(WriteOp::Event(number, Utc::now(), Box::new(event)));
+                }
+                IvrAction::Assigned { number, assignment } => {
+                    tracing::info!(ticket = %number, agent = %assignment.agent, tier = %assignment.tier,
+                        waited_ms = assignment.waited.as_millis() as u64, "answered by an agent");
+                    let _ = self
+                        .writes
+                        .send(WriteOp::Assign(number, Box::new(assignment)));
                 }
                 IvrAction::Hangup { reason } => out.push(IntakeOutput::Hangup(reason)),
             }
@@ -214,8 +324,13 @@ impl CallIntake {
         reason: EndReason,
         limit: std::time::Duration,
     ) {
-        if !self.machine.is_ended() && caller_hung_up {
-            self.machine.handle(Instant::now(), IvrInput::CallerHungUp);
+        if !self.machine.is_ended() {
+            let input = if caller_hung_up {
+                IvrInput::CallerHungUp
+            } else {
+                IvrInput::CallEnded
+            };
+            self.machine.handle(Instant::now(), input);
         }
         let _ = self.drain();
         let mut record = self.machine.call_record(Some(Utc::now()));
@@ -248,6 +363,8 @@ async fn write_in_order(
                     let _ = created.send(IvrInput::TicketCreated {
                         number: c.ticket.number,
                         response_target: c.ticket.response_target.to_std().unwrap_or_default(),
+                        tier: c.ticket.assigned_tier.clone(),
+                        response_due_at: c.ticket.response_due_at,
                     });
                 }
                 Err(e) => {
@@ -258,6 +375,17 @@ async fn write_in_order(
             WriteOp::Update(n, update) => {
                 if let Err(e) = store.update(n, "ivr", *update).await {
                     tracing::error!(error = %e, ticket = %n, "ticket update failed");
+                }
+            }
+            WriteOp::Assign(n, a) => {
+                if let Err(e) = store.assign(n, *a).await {
+                    tracing::error!(error = %e, ticket = %n, "ticket assignment failed");
+                }
+            }
+            WriteOp::Event(n, at, event) => {
+                let action = event.action();
+                if let Err(e) = store.event(n, "routing", at, *event).await {
+                    tracing::error!(error = %e, ticket = %n, action, "ticket event failed");
                 }
             }
             WriteOp::Record(mut record) => {

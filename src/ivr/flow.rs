@@ -50,7 +50,7 @@ pub enum Step {
     Record(RecordStep),
     Say(SayStep),
     Ticket(TicketStep),
-    Queue(EndStep),
+    Queue(QueueStep),
     Hangup(EndStep),
     If(IfStep),
 }
@@ -85,7 +85,14 @@ impl Step {
                 }
             }
             Step::Say(s) => push_refs(&mut out, "prompts", &s.prompts),
-            Step::Queue(s) | Step::Hangup(s) => push_refs(&mut out, "prompts", &s.prompts),
+            Step::Queue(s) => {
+                push_refs(&mut out, "prompts", &s.prompts);
+                push_refs(&mut out, "hold_prompts", &s.hold_prompts);
+                if let Some(m) = &s.music {
+                    out.push(("music".into(), m.as_str()));
+                }
+            }
+            Step::Hangup(s) => push_refs(&mut out, "prompts", &s.prompts),
             Step::Ticket(_) | Step::If(_) => {}
         }
         out
@@ -279,12 +286,32 @@ pub struct TicketStep {
     pub next: String,
 }
 
-/// `queue` and `hangup`: the end of the flow, after optional prompts.
+/// `hangup`: the end of the flow, after optional prompts.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndStep {
     #[serde(default)]
     pub prompts: Vec<String>,
+}
+
+/// `queue`: the end of the IVR's part. With routing, the caller waits for
+/// an agent, hearing `hold_prompts` once and then `music` (looped), with
+/// the position, the callback offer and the rest as routing asks (their
+/// prompts are fixed, see [`super::announce`]). Without routing (it is
+/// not running, refused the call, or the ticket could not be made) the
+/// caller hears `prompts` (a goodbye) and the call ends, as a `hangup`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueStep {
+    /// The fallback: played before hanging up when there is no queue.
+    #[serde(default)]
+    pub prompts: Vec<String>,
+    /// Played once on joining the queue, before the music.
+    #[serde(default)]
+    pub hold_prompts: Vec<String>,
+    /// Music on hold, looped while the caller waits (none: silence).
+    #[serde(default)]
+    pub music: Option<String>,
 }
 
 /// What a condition can test; written as a one-key table,

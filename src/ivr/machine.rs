@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::flow::{resolve_prompt, Flow, Step};
 pub use super::intake::{CallFacts, Intake, Progress};
-use crate::tickets::{CallRecord, EndReason, TicketNumber, TicketUpdate};
+use crate::tickets::{Assignment, CallRecord, EndReason, RoutingEvent, TicketNumber, TicketUpdate};
 
 /// How long a `say ticket_number` waits for the store before skipping.
 pub const TICKET_WAIT: Duration = Duration::from_secs(5);
@@ -42,16 +42,73 @@ pub enum IvrInput {
         duration: Duration,
     },
     /// The store took the ticket; `response_target` is the promise stored
-    /// on it, which is what the caller is told.
+    /// on it, which is what the caller is told; `tier` and
+    /// `response_due_at` are what the queue orders it by.
     TicketCreated {
         number: TicketNumber,
         response_target: Duration,
+        tier: String,
+        response_due_at: DateTime<Utc>,
     },
     TicketFailed,
     /// The recording could not even start (e.g. its file cannot be
     /// created): go on without a voice note rather than wait it out.
     RecordingFailed,
     CallerHungUp,
+    /// Routing cannot take the caller (not running, refused, or gone while
+    /// they wait): the queue step's `prompts` (goodbye), then `Hangup`.
+    QueueUnavailable,
+    /// Routing's announcement for this caller (every `announce_every`).
+    QueueStatus {
+        position: usize,
+        expected_wait: Option<Duration>,
+    },
+    /// Routing offers a callback (maximum wait, or no agent logged in):
+    /// the offer is played; the caller's `1` accepts it.
+    OfferCallback,
+    /// An agent's phone answered (200 OK): the music stops, the ticket is
+    /// assigned; the call task bridges the legs.
+    AgentAnswered {
+        agent: String,
+        tier: String,
+        answered_at: DateTime<Utc>,
+    },
+    /// The agent sent the call to tier `to` (keypad code, REFER to a
+    /// tier): "connecting you", music, the ticket's tier follows.
+    Escalated {
+        from: String,
+        to: String,
+        by: String,
+    },
+    /// The agent's leg dropped during the call (BYE, RTP timeout): the
+    /// caller hears that the call was cut and that the desk calls back.
+    AgentLegDropped {
+        agent: String,
+        reason: String,
+    },
+    /// The call ended, not by the caller (the agent hung up, shutdown).
+    CallEnded,
+}
+
+/// What routing needs to queue a caller: the ticket exists by then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRequest {
+    pub ticket: TicketNumber,
+    /// The caller's Call-ID.
+    pub call_id: String,
+    /// A severity name of the SLA table in force.
+    pub severity: String,
+    /// The ticket's tier (the SLA table's, or the one escalated to).
+    pub tier: String,
+    pub category: Option<String>,
+    /// The caller's prompt language (announcements are in it).
+    pub language: String,
+    /// When the INVITE arrived: the SLA start.
+    pub sla_start: DateTime<Utc>,
+    /// The ticket's response deadline.
+    pub response_due_at: DateTime<Utc>,
+    /// The number a callback would go to (none: no callback can be offered).
+    pub callback_number: Option<String>,
 }
 
 /// What the call task must do.
@@ -75,12 +132,25 @@ pub enum IvrAction {
         number: TicketNumber,
         update: TicketUpdate,
     },
-    /// Hand the caller to routing. Until routing exists the flow goes on
-    /// with the queue step's prompts (goodbye) and a `Hangup`.
-    Queue {
-        severity: Option<String>,
-        category: Option<String>,
-        language: String,
+    /// Hand the caller to routing; the machine plays the hold prompts and
+    /// music and waits (no timers) for routing's inputs. Answer with
+    /// `QueueUnavailable` if routing cannot take the caller.
+    Queue(QueueRequest),
+    /// The caller pressed 1 after the callback offer: tell routing (the
+    /// request keeps its place); the machine says goodbye and hangs up.
+    CallbackRequested {
+        ticket: TicketNumber,
+        number: String,
+    },
+    /// Record a routing event on the ticket's history.
+    TicketEvent {
+        number: TicketNumber,
+        event: RoutingEvent,
+    },
+    /// Write the assignment on the ticket.
+    Assigned {
+        number: TicketNumber,
+        assignment: Assignment,
     },
     /// Send BYE. Outputs may follow (ticket updates): keep polling.
     Hangup {
@@ -112,6 +182,17 @@ enum Phase {
     Recording,
     RecordStopping,
     WaitTicket,
+    /// In the queue: hold music and announcements; `offer`: the callback
+    /// offer was made, so `1` accepts it.
+    Queued {
+        offer: bool,
+    },
+    /// Talking with an agent: nothing to play.
+    WithAgent,
+    /// A last prompt, then `Hangup` with `reason`.
+    Leaving {
+        reason: EndReason,
+    },
     Ended,
 }
 
@@ -142,6 +223,12 @@ pub struct IvrMachine {
     /// The caller already waited [`TICKET_WAIT`] once: later read-backs
     /// are skipped rather than make them wait again.
     ticket_late: bool,
+    /// The ticket's tier and response deadline, once created.
+    ticket_queue: Option<(String, DateTime<Utc>)>,
+    /// The hand-off to routing, once made (the tier follows escalations).
+    queued: Option<QueueRequest>,
+    /// When the caller joined (or rejoined) the queue.
+    queued_at: Option<Instant>,
 }
 
 impl IvrMachine {
@@ -163,6 +250,9 @@ impl IvrMachine {
             out: VecDeque::new(),
             hops: 0,
             ticket_late: false,
+            ticket_queue: None,
+            queued: None,
+            queued_at: None,
         }
     }
 
@@ -185,6 +275,21 @@ impl IvrMachine {
 
     pub fn is_ended(&self) -> bool {
         self.phase == Phase::Ended
+    }
+
+    /// Waiting in the queue (hold music, announcements).
+    pub fn is_queued(&self) -> bool {
+        matches!(self.phase, Phase::Queued { .. })
+    }
+
+    /// Talking with an agent.
+    pub fn is_with_agent(&self) -> bool {
+        self.phase == Phase::WithAgent
+    }
+
+    /// The hand-off made to routing, with the tier as escalated since.
+    pub fn queue_request(&self) -> Option<&QueueRequest> {
+        self.queued.as_ref()
     }
 
     /// The call record as of now, for the call task to upsert.
@@ -231,17 +336,20 @@ impl IvrMachine {
             IvrInput::TicketCreated {
                 number,
                 response_target,
+                tier,
+                response_due_at,
             } => {
                 self.progress.ticket = Some(number);
                 self.ticket = TicketState::Created { response_target };
+                self.ticket_queue = Some((tier, response_due_at));
                 if self.phase == Phase::WaitTicket {
-                    self.say(now);
+                    self.after_ticket(now);
                 }
             }
             IvrInput::TicketFailed => {
                 self.ticket = TicketState::Failed;
                 if self.phase == Phase::WaitTicket {
-                    self.next(now);
+                    self.after_ticket(now);
                 }
             }
             IvrInput::CallerHungUp => {
@@ -250,8 +358,35 @@ impl IvrMachine {
                     // file and reports it, even after the hang-up.
                     self.out.push_back(IvrAction::StopRecording);
                 }
-                self.finish(EndReason::CallerHungUp, false);
+                let reason = match self.phase {
+                    Phase::Queued { .. } => {
+                        self.abandoned(now);
+                        EndReason::AbandonedInQueue
+                    }
+                    Phase::WithAgent => EndReason::AgentCall,
+                    Phase::Leaving { reason } => reason,
+                    _ => EndReason::CallerHungUp,
+                };
+                self.finish(reason, false);
             }
+            IvrInput::CallEnded => match self.phase {
+                Phase::WithAgent => self.finish(EndReason::AgentCall, false),
+                Phase::Leaving { reason } => self.finish(reason, false),
+                _ => {}
+            },
+            IvrInput::QueueUnavailable => self.queue_unavailable(now),
+            IvrInput::QueueStatus {
+                position,
+                expected_wait,
+            } => self.announce_position(position, expected_wait),
+            IvrInput::OfferCallback => self.offer_callback(),
+            IvrInput::AgentAnswered {
+                agent,
+                tier,
+                answered_at,
+            } => self.agent_answered(now, agent, tier, answered_at),
+            IvrInput::Escalated { from, to, by } => self.escalated(now, from, to, by),
+            IvrInput::AgentLegDropped { agent, reason } => self.agent_leg_dropped(agent, reason),
         }
         self.sync_ticket();
     }
@@ -275,7 +410,7 @@ impl IvrMachine {
             }
             Phase::WaitTicket => {
                 self.ticket_late = true;
-                self.next(now);
+                self.after_ticket(now);
             }
             Phase::RecordStopping => self.next(now),
             _ => {}
@@ -315,14 +450,7 @@ impl IvrMachine {
                 self.request_ticket();
                 self.goto(now, &s.next);
             }
-            Step::Queue(s) => {
-                self.out.push_back(IvrAction::Queue {
-                    severity: self.intake.severity.clone(),
-                    category: self.intake.category.clone(),
-                    language: self.intake.language.clone(),
-                });
-                self.prompt(now, &s.prompts, false);
-            }
+            Step::Queue(_) => self.queue(now),
             Step::Hangup(s) => self.prompt(now, &s.prompts, false),
             Step::If(s) => {
                 let target = if self.holds(&s.when) {
@@ -416,6 +544,9 @@ impl IvrMachine {
 
 #[path = "machine_steps.rs"]
 mod steps;
+
+#[path = "machine_queue.rs"]
+mod queue;
 
 #[cfg(test)]
 #[path = "machine_tests.rs"]

@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 use super::{IvrAction, IvrMachine, Phase, TicketState, RECORD_GRACE, TICKET_WAIT};
 use crate::ivr::flow::{Condition, Field, SayWhat, Step};
-use crate::ivr::words;
+use crate::ivr::{announce, words};
 use crate::tickets::EndReason;
 
 impl IvrMachine {
@@ -216,6 +216,8 @@ impl IvrMachine {
                 self.phase = Phase::Recording;
                 self.deadline = Some(now + max + RECORD_GRACE);
             }
+            (Phase::Queued { .. }, _) => self.hold_done(),
+            (Phase::Leaving { reason }, _) => self.finish(reason, true),
             _ => {}
         }
     }
@@ -254,6 +256,11 @@ impl IvrMachine {
                 self.collect_key(now, retries, String::new(), d);
             }
             Phase::CollectWait { retries, buf } => self.collect_key(now, retries, buf, d),
+            Phase::Queued { offer: true } if d == announce::CALLBACK_KEY => {
+                self.callback_accepted()
+            }
+            // Kept for the call record; the agent hears them on the bridge.
+            Phase::Queued { .. } | Phase::WithAgent | Phase::Leaving { .. } => {}
             Phase::Recording if d == '#' => {
                 self.out.push_back(IvrAction::StopRecording);
                 self.phase = Phase::RecordStopping;

@@ -7,8 +7,11 @@
 //! - [`machine`]: [`IvrMachine`], a sans-io state machine; the call task
 //!   feeds it [`IvrInput`]s and time and performs its [`IvrAction`]s.
 //! - [`words`]: numbers and SLA targets as prompt sequences.
+//! - [`announce`]: what a queued caller hears (position, expected wait,
+//!   callback offer, connecting, call cut) as prompt sequences.
 //! - [`registry`]: [`FlowRegistry`], the flow new calls start on.
 
+pub mod announce;
 pub mod flow;
 mod graph;
 mod intake;
@@ -21,6 +24,6 @@ pub mod words;
 
 pub use flow::{Field, Flow, Step};
 pub use load::{load_flow, parse_flow};
-pub use machine::{CallFacts, Intake, IvrAction, IvrInput, IvrMachine, Progress};
+pub use machine::{CallFacts, Intake, IvrAction, IvrInput, IvrMachine, Progress, QueueRequest};
 pub use problem::{FlowProblem, IvrError};
 pub use registry::{FlowPaths, FlowRegistry, LoadedFlow};

@@ -16,7 +16,7 @@ use crate::media::prompt::PromptCache;
 use super::flow::{resolve_prompt, Condition, Field, Flow, SayWhat, Step};
 use super::graph;
 use super::problem::FlowProblem;
-use super::words;
+use super::{announce, words};
 
 /// The names a prompt cache holds, in the form validation takes.
 pub fn prompt_names(cache: &PromptCache) -> HashSet<String> {
@@ -91,6 +91,7 @@ pub fn validate(
                 }
             }
             Step::Say(s) => say(&mut c, name, s.say),
+            Step::Queue(_) => queue(&mut c, name),
             Step::If(s) => condition(&mut c, name, &s.when),
             _ => {}
         }
@@ -373,6 +374,32 @@ fn say(c: &mut Checker, name: &str, what: SayWhat) {
                 "say",
                 "HL-IVR-004",
                 format!("prompt `{p}.wav` is missing from the prompt directory"),
+            );
+        }
+    }
+}
+
+/// A queue step plays routing's announcements (position and wait, the
+/// callback offer, connecting, call cut): their prompts must exist in
+/// every language, or a caller would hear them half.
+fn queue(c: &mut Checker, name: &str) {
+    let mut needed: BTreeSet<String> = BTreeSet::new();
+    for lang in &c.flow.languages {
+        needed.extend(
+            announce::required_prompts(lang)
+                .iter()
+                .map(|p| resolve_prompt(lang, p)),
+        );
+    }
+    for p in needed {
+        if !c.prompts.contains(&p) {
+            c.push(
+                Some(name),
+                "kind",
+                "HL-IVR-004",
+                format!(
+                    "prompt `{p}.wav` (queue announcements) is missing from the prompt directory"
+                ),
             );
         }
     }

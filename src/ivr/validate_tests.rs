@@ -96,6 +96,41 @@ fn missing_prompt_in_one_language() {
 }
 
 #[test]
+fn a_queue_step_needs_the_announcement_prompts_in_every_language() {
+    let text = BASE.replacen("next = \"bye\"", "next = \"q\"", 1)
+        + "[steps.q]\nkind = \"queue\"\nprompts = [\"p\"]\nmusic = \"/moh\"\n";
+    let mut available = prompts();
+    available.insert("moh".into());
+    for lang in ["en", "zh"] {
+        for p in announce::required_prompts(lang) {
+            available.insert(format!("{lang}/{p}"));
+        }
+    }
+    assert_eq!(check_with(&text, &Config::default(), &available), []);
+    available.remove("zh/queue-position-end");
+    available.remove("en/callback-offer");
+    available.remove("moh");
+    let problems = check_with(&text, &Config::default(), &available);
+    let shown: Vec<(Option<String>, String, String)> = problems
+        .iter()
+        .map(|p| (p.step.clone(), p.key.clone(), p.message.clone()))
+        .collect();
+    assert_eq!(problems.len(), 3, "{shown:#?}");
+    assert!(problems
+        .iter()
+        .all(|p| p.code == "HL-IVR-004" && p.step == step("q")));
+    assert!(shown
+        .iter()
+        .any(|(_, k, m)| k == "music" && m.contains("`moh.wav`")));
+    assert!(shown
+        .iter()
+        .any(|(_, _, m)| m.contains("zh/queue-position-end.wav")));
+    assert!(shown
+        .iter()
+        .any(|(_, _, m)| m.contains("en/callback-offer.wav")));
+}
+
+#[test]
 fn duplicate_digit_in_a_menu() {
     let text = BASE.replacen("digit = \"2\"", "digit = \"1\"", 1);
     assert_eq!(

@@ -15,7 +15,13 @@
 use std::time::Duration;
 
 /// The `number-N` prompts that exist in every shipped language.
-pub const SPOKEN_NUMBERS: [u64; 7] = [1, 2, 4, 8, 15, 24, 30];
+pub const SPOKEN_NUMBERS: [u64; 15] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20, 24, 30, 45];
+
+/// The minutes a waiting caller can be told ("about N minutes"); longer
+/// waits are said in hours.
+const ABOUT_MINUTES: [u64; 14] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20, 30, 45];
+/// The hours a waiting caller can be told.
+const ABOUT_HOURS: [u64; 4] = [1, 2, 4, 8];
 
 /// `digit-N` for each decimal digit of `text`; other characters (a `+`
 /// in a phone number, say) are not spoken.
@@ -31,7 +37,9 @@ pub fn digits(text: &str) -> Vec<String> {
 pub fn sayable(target: Duration) -> Option<(u64, &'static str)> {
     let secs = target.as_secs();
     let mut choices: Vec<(u64, u64, &'static str)> = Vec::new();
-    for n in SPOKEN_NUMBERS {
+    // The SLA promise keeps the numbers it was made with (15, 30 min; 1,
+    // 2, 4, 8, 24 h), so a finer set of numbers never changes a promise.
+    for n in [1, 2, 4, 8, 15, 24, 30] {
         if n > 1 {
             choices.push((n * 60, n, "minutes"));
         }
@@ -45,6 +53,32 @@ pub fn sayable(target: Duration) -> Option<(u64, &'static str)> {
         .into_iter()
         .find(|(s, _, _)| *s >= secs)
         .map(|(_, n, unit)| (n, unit))
+}
+
+/// An expected wait as the nearest (number, unit prompt) a caller can be
+/// told "about": whole minutes up to 10, then 15, 20, 30, 45 minutes, then
+/// 1, 2, 4, 8 hours (the most said; a longer wait is "about 8 hours").
+/// Never less than a minute: "about zero minutes" promises too much.
+pub fn about(wait: Duration) -> (u64, &'static str) {
+    let secs = wait.as_secs().max(60);
+    let choices = ABOUT_MINUTES
+        .iter()
+        .map(|m| (m * 60, *m, if *m == 1 { "minute" } else { "minutes" }))
+        .chain(
+            ABOUT_HOURS
+                .iter()
+                .map(|h| (h * 3600, *h, if *h == 1 { "hour" } else { "hours" })),
+        );
+    // Nearest by ratio (2 min vs 3 min matters, 4 h vs 4 h 1 min does not);
+    // a tie goes to the longer wait.
+    let mut best = (f64::MAX, 1, "minute");
+    for (s, n, unit) in choices {
+        let off = (s as f64 / secs as f64).ln().abs();
+        if off <= best.0 {
+            best = (off, n, unit);
+        }
+    }
+    (best.1, best.2)
 }
 
 /// "We will call you back within <n> <unit>" as relative prompt names in
@@ -107,6 +141,25 @@ mod tests {
         assert_eq!(sayable(min(10)), Some((15, "minutes")));
         assert_eq!(sayable(min(3 * 60)), Some((4, "hours")));
         assert_eq!(sayable(min(25 * 60)), None);
+    }
+
+    #[test]
+    fn waits_are_said_to_the_nearest_sayable_time() {
+        let s = Duration::from_secs;
+        assert_eq!(about(s(0)), (1, "minute"));
+        assert_eq!(about(s(80)), (1, "minute"));
+        assert_eq!(about(s(100)), (2, "minutes"));
+        assert_eq!(about(min(4)), (4, "minutes"));
+        assert_eq!(about(min(12)), (10, "minutes"));
+        assert_eq!(about(min(13)), (15, "minutes"));
+        assert_eq!(about(min(38)), (45, "minutes"));
+        assert_eq!(about(min(70)), (1, "hour"));
+        assert_eq!(about(min(100)), (2, "hours"));
+        assert_eq!(about(min(24 * 60)), (8, "hours"));
+        for m in 0..600 {
+            let (n, _) = about(min(m));
+            assert!(SPOKEN_NUMBERS.contains(&n), "{m} min -> {n}");
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::registrar::{Contact, RegistrarHandle};
 use super::{CallEvent, CallHandle};
 use crate::agents::{Actor, AgentEntry, AgentId, AgentState, AgentStore, Cause, Tier};
 use crate::routing::actor::{self as routing_actor, RoutingHandle};
-use crate::routing::io::{Input, Output};
+use crate::routing::io::{Input, Output, StateReason};
 use crate::routing::queue::{NewEntry, QueueEntryId};
 use crate::routing::settings::Settings;
 use crate::tickets::{TicketNumber, TicketStore};
@@ -141,7 +141,18 @@ struct Desk {
     /// The entry each agent is talking to (until `CallEnded`).
     serving: HashMap<AgentId, QueueEntryId>,
     known: HashMap<AgentId, Known>,
-    writes: mpsc::Sender<(AgentId, AgentState, String)>,
+    writes: mpsc::Sender<Write>,
+}
+
+/// The roster writes the desk makes, applied in order by one task.
+enum Write {
+    /// Routing moved an agent to a state.
+    State(AgentId, AgentState, String),
+    /// Take the agent for a call before ringing them: atomic in
+    /// PostgreSQL, so two daemons on one database never ring one agent for
+    /// two calls. `true` also when the database cannot be asked (routing
+    /// goes on from memory during an outage).
+    Claim(AgentId, tokio::sync::oneshot::Sender<bool>),
 }
 
 async fn run(
@@ -221,12 +232,27 @@ async fn follow_agents(
     }
 }
 
-/// Agent state changes made by routing, written in order.
-async fn write_states(mut rx: mpsc::Receiver<(AgentId, AgentState, String)>, store: AgentStore) {
-    while let Some((agent, state, reason)) = rx.recv().await {
-        let cause = Cause::by(Actor::System).reason(Some(&reason));
-        if let Err(e) = store.set_state_with(agent, state, &cause).await {
-            tracing::warn!(error = %e, agent = %agent, %state, "agent state not stored");
+/// Agent state changes made by routing, and claims, written in order (a
+/// claim sees every state change routing made before it).
+async fn write_states(mut rx: mpsc::Receiver<Write>, store: AgentStore) {
+    while let Some(w) = rx.recv().await {
+        match w {
+            Write::State(agent, state, reason) => {
+                let cause = Cause::by(Actor::System).reason(Some(&reason));
+                if let Err(e) = store.set_state_with(agent, state, &cause).await {
+                    tracing::warn!(error = %e, agent = %agent, %state, "agent state not stored");
+                }
+            }
+            Write::Claim(agent, reply) => {
+                let won = match store.claim(agent, None).await {
+                    Ok(won) => won,
+                    Err(e) => {
+                        tracing::warn!(error = %e, agent = %agent, "claim not checked (database): ringing anyway");
+                        true
+                    }
+                };
+                let _ = reply.send(won);
+            }
         }
     }
 }
@@ -322,10 +348,14 @@ impl Desk {
                 // Written even when it came from the roster (a no-op there
                 // then): after a restart the roster may still say `ringing`
                 // for a call that is gone, and routing's `available` fixes it.
-                if self
-                    .writes
-                    .try_send((agent, to, reason.to_string()))
-                    .is_err()
+                // Being offered a call is written by the claim itself (the
+                // conditional UPDATE that makes it atomic across daemons).
+                let offered = to == AgentState::Ringing && reason == StateReason::Offered;
+                if !offered
+                    && self
+                        .writes
+                        .try_send(Write::State(agent, to, reason.to_string()))
+                        .is_err()
                 {
                     tracing::warn!(agent = %agent, "agent state write queue full");
                 }
@@ -412,6 +442,22 @@ impl Desk {
                 entry,
                 agent,
                 why: crate::routing::io::OfferFailure::Unreachable,
+            })
+            .await;
+            return;
+        }
+        let (won_tx, won_rx) = tokio::sync::oneshot::channel();
+        let claimed = match self.writes.try_send(Write::Claim(agent, won_tx)) {
+            Ok(()) => won_rx.await.unwrap_or(true),
+            Err(_) => true,
+        };
+        if !claimed {
+            // Another daemon on this database took the agent first.
+            tracing::info!(agent = %user, %ticket, "agent taken by another daemon: next agent");
+            self.input(Input::OfferFailed {
+                entry,
+                agent,
+                why: crate::routing::io::OfferFailure::Busy,
             })
             .await;
             return;

@@ -36,6 +36,8 @@ pub enum RoutedAction {
     /// caller's media with `agent_media` (recording when `record`).
     Bridge {
         agent: AgentId,
+        /// The agent's SIP user (for the ticket).
+        user: String,
         tier: Tier,
         waited: Duration,
         record: bool,
@@ -75,6 +77,7 @@ pub struct RouteContext {
 /// One ringing (or answered) contact of an agent.
 struct AgentLeg {
     agent: AgentId,
+    user: String,
     tier: Tier,
     leg: UacLeg,
     media: CallMedia,
@@ -119,6 +122,16 @@ impl Routed {
     /// The connected agent, once one answered.
     pub fn agent(&self) -> Option<AgentId> {
         self.connected.as_ref().map(|c| c.agent)
+    }
+
+    /// The connected agent's SIP user.
+    pub fn agent_user(&self) -> Option<String> {
+        self.connected.as_ref().map(|c| c.user.clone())
+    }
+
+    /// Tell routing something about this call.
+    pub fn report(&self, input: Input) {
+        self.desk.report(input);
     }
 
     /// The connected agent's media (to bridge, hold, stop).
@@ -179,10 +192,11 @@ impl Routed {
                 waited,
                 record,
             } => {
-                if self.connected.as_ref().is_some_and(|c| c.agent == agent) {
+                if let Some(c) = self.connected.as_ref().filter(|c| c.agent == agent) {
                     self.assigned = true;
                     Some(RoutedAction::Bridge {
                         agent,
+                        user: c.user.clone(),
                         tier,
                         waited,
                         record,
@@ -242,6 +256,7 @@ impl Routed {
                 tracing::info!(agent = %user, contact = %contact.uri, ticket = %self.ticket, "ringing agent");
                 self.ringing.push(AgentLeg {
                     agent,
+                    user: user.to_string(),
                     tier,
                     leg,
                     media,

@@ -17,12 +17,21 @@ pub async fn roster(db_url: &str) -> AgentStore {
 }
 
 pub async fn add_agent(store: &AgentStore, user: &str, password: &str) -> AgentId {
+    add_agent_in(store, user, password, &[Tier::L1]).await
+}
+
+pub async fn add_agent_in(
+    store: &AgentStore,
+    user: &str,
+    password: &str,
+    tiers: &[Tier],
+) -> AgentId {
     store
         .add(
             &NewAgent {
                 user: user.parse().unwrap(),
                 display_name: format!("Agent {user}"),
-                tiers: vec![Tier::L1],
+                tiers: tiers.to_vec(),
                 language: "en".into(),
                 password: Password::new(password).unwrap(),
                 realm: "hotline".into(),
@@ -40,11 +49,23 @@ pub async fn start_with(
     config: &str,
     agents: &[(&str, &str)],
 ) -> (Daemon, AgentStore, Vec<AgentId>) {
+    let agents: Vec<(&str, &str, &[Tier])> = agents
+        .iter()
+        .map(|(u, p)| (*u, *p, &[Tier::L1][..]))
+        .collect();
+    start_with_tiers(config, &agents).await
+}
+
+/// [`start_with`] with each agent's tiers.
+pub async fn start_with_tiers(
+    config: &str,
+    agents: &[(&str, &str, &[Tier])],
+) -> (Daemon, AgentStore, Vec<AgentId>) {
     let (_, db_url) = super::shared().fresh_db().await;
     let store = roster(&db_url).await;
     let mut ids = Vec::new();
-    for (user, password) in agents {
-        ids.push(add_agent(&store, user, password).await);
+    for (user, password, tiers) in agents {
+        ids.push(add_agent_in(&store, user, password, tiers).await);
     }
     let d = Daemon::start_with_db(config, db_url);
     d.wait_line(|l| l.contains("roster loaded"), T).await;

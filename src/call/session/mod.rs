@@ -15,16 +15,17 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::intake::{self as intake, CallIntake, IntakeOutput, IntakeServices};
-use super::leg::uas::{UasLeg, UasState};
-use super::leg::LegEvent;
-use super::media::{CallMedia, OfferRefusal, PrepareError};
-use super::registrar::Verdict;
-use super::{CallEvent, CallServices, CallSettings, EndReason, ToDispatch};
-use crate::agents::model::Actor;
+mod feature;
+mod routing;
+
 use crate::agents::FeatureCode;
+use crate::call::intake::{self as intake, CallIntake, IntakeOutput, IntakeServices};
+use crate::call::leg::uas::{UasLeg, UasState};
+use crate::call::leg::LegEvent;
+use crate::call::media::{CallMedia, OfferRefusal, PrepareError};
+use crate::call::{CallEvent, CallServices, CallSettings, EndReason, ToDispatch};
 use crate::ivr::machine::{CallFacts, IvrInput};
-use crate::media::session::{MediaCommand, MediaEvent};
+use crate::media::session::MediaEvent;
 use crate::sip::dialog::DialogId;
 use crate::sip::identity::CallerIdentity;
 use crate::sip::message::Request;
@@ -52,7 +53,7 @@ pub struct CallSetup {
     pub purpose: CallPurpose,
     /// This call's own handle, for the requests it sends (its agents'
     /// responses come back through it).
-    pub handle: super::CallHandle,
+    pub handle: crate::call::CallHandle,
 }
 
 /// Why the phone called.
@@ -85,6 +86,13 @@ struct Call {
     flow_end: Option<crate::tickets::EndReason>,
     /// Set for an agent's feature-code call (no IVR, no call record).
     feature: Option<FeatureCall>,
+    /// After the flow's `queue` step: the agent legs and routing's state.
+    routed: Option<crate::call::routed::Routed>,
+    /// The caller's and the agent's media relayed, once an agent answered.
+    bridge: Option<crate::media::session::BridgeHandle>,
+    /// A freshly answered agent leg's media events, picked up by the loop.
+    new_agent_events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
+    dispatch: mpsc::Sender<ToDispatch>,
     end: Option<EndReason>,
 }
 
@@ -119,6 +127,10 @@ pub async fn run(
                 new_intake_results: None,
                 flow_end: None,
                 feature: None,
+                routed: None,
+                bridge: None,
+                new_agent_events: None,
+                dispatch: dispatch.clone(),
                 end: None,
             };
             call.run(offer, events).await;
@@ -156,7 +168,12 @@ impl Call {
         };
         let mut media_events: Option<mpsc::UnboundedReceiver<MediaEvent>> = None;
         let mut intake_results: Option<mpsc::UnboundedReceiver<IvrInput>> = None;
+        let mut agent_events: Option<mpsc::UnboundedReceiver<MediaEvent>> = None;
         while self.end.is_none() {
+            self.poll_queue().await;
+            if let Some(rx) = self.new_agent_events.take() {
+                agent_events = Some(rx);
+            }
             if let Some(rx) = self.new_media_events.take() {
                 media_events = Some(rx);
             }
@@ -182,11 +199,7 @@ impl Call {
             };
             tokio::select! {
                 ev = events.recv() => match ev {
-                    Some(ev) => {
-                        if let Some(ev) = self.leg.on_event(ev).await {
-                            self.on_leg(ev).await;
-                        }
-                    }
+                    Some(ev) => self.on_call_event(ev).await,
                     // The dispatcher is gone: nothing can reach us any more.
                     None => self.end = Some(EndReason::Shutdown),
                 },
@@ -200,6 +213,15 @@ impl Call {
                     Some(ev) => self.on_media(ev).await,
                     None => media_events = None,
                 },
+                ev = async {
+                    match agent_events.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match ev {
+                    Some(ev) => self.on_agent_media(ev).await,
+                    None => agent_events = None,
+                },
                 res = async {
                     match intake_results.as_mut() {
                         Some(rx) => rx.recv().await,
@@ -211,6 +233,7 @@ impl Call {
                 },
             }
         }
+        self.finish_routing().await;
         self.media.stop().await;
         // What the media said last (a recording finished by the hang-up)
         // still belongs to the intake.
@@ -221,80 +244,6 @@ impl Call {
         }
         self.finish_intake().await;
         self.finish();
-    }
-
-    /// An agent's feature code: the INVITE is digest-challenged (so nobody
-    /// can pause someone else), then the agent's state changes. False if
-    /// the call was refused (407, 403, or the state could not be stored).
-    async fn feature_code(&mut self, code: FeatureCode) -> bool {
-        let services = &self.setup.services;
-        let (Some(registrar), Some(store)) = (&services.registrar, &services.agents) else {
-            return true;
-        };
-        let (id, user, language) = match registrar
-            .authenticate(&self.setup.invite, self.setup.source)
-            .await
-        {
-            Verdict::Agent { id, user, language } => (id, user, language),
-            Verdict::Refuse {
-                status,
-                reason,
-                headers,
-            } => {
-                tracing::info!(code = code.dialled(), status, "feature code refused");
-                self.leg.refuse(status, reason, headers).await;
-                self.end = Some(EndReason::Rejected);
-                return false;
-            }
-        };
-        let changed = match code {
-            FeatureCode::LogIn | FeatureCode::Resume => store.resume(id, Actor::Phone).await,
-            FeatureCode::LogOut => store.logout(id, Actor::Phone).await,
-            FeatureCode::Pause => store.pause(id, Some(code.reason()), Actor::Phone).await,
-        };
-        match changed {
-            Ok(t) => {
-                tracing::info!(agent = %user, code = code.dialled(), from = %t.from, to = %t.to, "agent state changed by feature code");
-            }
-            Err(e) => {
-                tracing::error!(agent = %user, error = %e, "feature code: state not stored");
-                self.leg
-                    .refuse(
-                        503,
-                        "Service Unavailable",
-                        vec![("Retry-After", "30".into())],
-                    )
-                    .await;
-                self.end = Some(EndReason::Rejected);
-                return false;
-            }
-        }
-        self.feature = Some(FeatureCall { code, language });
-        true
-    }
-
-    /// Play the feature code's confirmation in the agent's language.
-    async fn confirm_feature(&mut self) {
-        let Some(f) = &self.feature else { return };
-        let prompts = &self.setup.settings.flow.prompts;
-        let name = format!("{}/{}", f.language, f.code.prompt());
-        let prompt = prompts
-            .get(&name)
-            .or_else(|| prompts.get(&format!("en/{}", f.code.prompt())));
-        match prompt {
-            Some(p) => {
-                self.media
-                    .send(MediaCommand::Play {
-                        prompts: vec![p],
-                        barge_in: false,
-                    })
-                    .await
-            }
-            None => {
-                tracing::warn!(prompt = %name, "confirmation prompt missing");
-                self.hang_up(EndReason::FlowEnded).await;
-            }
-        }
     }
 
     /// Check the offer and get a media port before ringing; false if the
@@ -448,8 +397,11 @@ impl Call {
             policy: self.setup.settings.sla.clone(),
             recordings: self.setup.services.recordings.clone(),
         };
-        let (intake, out, results) =
+        let (mut intake, out, results) =
             CallIntake::start(self.setup.settings.flow.clone(), facts, services);
+        if self.setup.services.desk.is_some() {
+            intake.enable_routing();
+        }
         tracing::info!(flow = %self.setup.settings.flow.version(), "intake started");
         self.intake = Some(intake);
         self.new_intake_results = Some(results);
@@ -512,6 +464,15 @@ impl Call {
             MediaEvent::RecordingStopped(r) => {
                 let duration = std::time::Duration::from_secs_f64(r.frames as f64 / 8000.0);
                 tracing::info!(path = %r.path.display(), ?duration, complete = r.complete, "recording finished");
+                if r.layout == crate::media::record::Layout::Stereo {
+                    // The caller-and-agent recording: its path goes on the ticket.
+                    if let Some(intake) = self.intake.as_mut() {
+                        intake.event(crate::tickets::RoutingEvent::Recorded {
+                            path: r.path.display().to_string(),
+                        });
+                    }
+                    return;
+                }
                 self.intake_input(IvrInput::RecordingDone {
                     path: r.path.display().to_string(),
                     duration,

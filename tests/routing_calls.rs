@@ -1,0 +1,165 @@
+//! A caller reaches a person: baresip calls the daemon, walks a short flow
+//! (severity menu, ticket, queue), routing rings a pjsua2 agent of the
+//! right tier registered with digest, the agent answers and the two are
+//! bridged, audio both ways (PCMA on the caller's leg, PCMU on the
+//! agent's), and the ticket shows who answered and when. Real PostgreSQL,
+//! real third-party phones, all on 127.0.0.1.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::agents::{bindings_when, start_with_tiers, state_when, T};
+use common::audio::{correlation, microphone, read_wav};
+use common::baresip::Baresip;
+use common::pjsua::{self, PjsuaRun};
+use hotline::agents::{AgentState, Tier};
+
+fn config() -> String {
+    let flow = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flows/route-quick.toml");
+    format!(
+        "[answer]\nafter_rings = 0\n[ivr]\nflow = \"{}\"\n[agents]\nmin_expires = \"1s\"\nwrap_up = \"2s\"\n[routing]\nring_timeout = \"8s\"\nrecording = \"all\"\n",
+        flow.display()
+    )
+}
+
+#[tokio::test]
+async fn a_critical_caller_reaches_the_l3_agent_bridged_both_ways() {
+    let (d, store, ids) = start_with_tiers(
+        &config(),
+        &[
+            ("l1agent", "pass-l1-agent", &[Tier::L1][..]),
+            ("l3agent", "pass-l3-agent", &[Tier::L3][..]),
+        ],
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    // The agent answers, says the category menu, and hangs up after 8 s.
+    let agent_heard = tmp.path().join("agent-heard.wav");
+    let agent_says = Path::new("prompts/en/category-menu.wav")
+        .canonicalize()
+        .unwrap();
+    let sip = d.sip;
+    let heard = agent_heard.clone();
+    let agent = tokio::spawn(async move {
+        pjsua::run(
+            &PjsuaRun {
+                answer_within: 60.0,
+                play: Some(&agent_says),
+                record: Some(&heard),
+                talk_secs: 8.0,
+                ..PjsuaRun::register(sip, "l3agent", "pass-l3-agent")
+            },
+            Duration::from_secs(120),
+        )
+        .await
+    });
+    bindings_when(&store, ids[1], |b| b.len() == 1, T).await;
+    assert_eq!(
+        state_when(&store, "l3agent", AgentState::Available).await,
+        AgentState::Available
+    );
+    // The desk hears of the login before the call arrives.
+    d.wait_line(
+        |l| l.contains("agent state") && l.contains("to=available"),
+        T,
+    )
+    .await;
+
+    let mic_dir = tempfile::tempdir().unwrap();
+    let mut caller = Baresip::start(&microphone(mic_dir.path(), 40), "PCMA").await;
+    caller
+        .command("dial", &format!("sip:hotline@{}", d.sip))
+        .await;
+    caller.event("CALL_ESTABLISHED", T).await;
+    caller.event("CALL_RTPESTAB", T).await;
+    caller.command("sndcode", "1").await; // critical: L3
+    d.wait_line(|l| l.contains("queued") && l.contains("tier=L3"), T)
+        .await;
+    d.wait_line(|l| l.contains("ringing agent") && l.contains("l3agent"), T)
+        .await;
+    d.wait_line(|l| l.contains("caller and agent bridged"), T)
+        .await;
+    // The agent hangs up after 8 s: hotline ends the caller's call too.
+    caller.event("CALL_CLOSED", Duration::from_secs(30)).await;
+    let events = agent.await.unwrap();
+    let incoming = events
+        .iter()
+        .find(|e| e["event"] == "incoming")
+        .unwrap_or_else(|| panic!("the agent's phone rang: {events:?}"));
+    let ticket: i64 = incoming["ticket"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("X-Hotline-Ticket on the INVITE: {incoming}"));
+    assert_eq!(incoming["severity"], "critical");
+    let from = incoming["from"].as_str().unwrap_or_default();
+    assert!(
+        from.contains(&format!("#{ticket}")),
+        "the agent's phone shows the ticket: {from}"
+    );
+
+    // The ticket: who answered, when, and the tier.
+    let pool = store.pool();
+    let row: (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<String>,
+        String,
+    ) = sqlx::query_as(
+        "SELECT first_response_at, assigned_agent, status FROM tickets WHERE number = $1",
+    )
+    .bind(ticket)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(row.0.is_some(), "first_response_at is set");
+    assert_eq!(row.1.as_deref(), Some("l3agent"));
+    assert_eq!(row.2, "in_progress");
+
+    // Audio both ways: the caller heard the agent, the agent the caller.
+    let dir = caller.quit().await;
+    let caller_heard = std::fs::read_dir(dir.path().join("rec"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip recorded the call");
+    let c = correlation(&read_wav(Path::new("prompts/en/category-menu.wav")), &{
+        // Skip what was played before the bridge (prompt, music): the
+        // agent's voice is in the last part of the recording.
+        let h = read_wav(&caller_heard);
+        let tail = h.len().saturating_sub(8000 * 9);
+        h[tail..].to_vec()
+    });
+    assert!(c > 0.3, "the caller heard the agent (correlation {c:.3})");
+    let agent_rec = read_wav(&agent_heard);
+    let rms = (agent_rec.iter().map(|s| s * s).sum::<f64>() / agent_rec.len().max(1) as f64).sqrt();
+    assert!(
+        rms > 200.0,
+        "the agent heard the caller's voice (RMS {rms:.0})"
+    );
+
+    // After the call: wrap-up, then available again.
+    assert_eq!(
+        state_when(&store, "l3agent", AgentState::Available).await,
+        AgentState::Available
+    );
+    let states: Vec<AgentState> = store
+        .events(ids[1], 20)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.to_state)
+        .collect();
+    for s in [AgentState::Ringing, AgentState::OnCall, AgentState::WrapUp] {
+        assert!(
+            states.contains(&s),
+            "{s} in the agent's history: {states:?}"
+        );
+    }
+    // The L1 agent was never offered a critical call.
+    assert!(!d
+        .logs()
+        .iter()
+        .any(|l| l.contains("ringing agent") && l.contains("l1agent")));
+}

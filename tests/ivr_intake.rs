@@ -287,3 +287,162 @@ async fn a_hang_up_in_the_queue_marks_the_ticket_abandoned() {
         .unwrap();
     assert_eq!(rec.end_reason, Some(EndReason::AbandonedInQueue));
 }
+
+/// The live-call intake (`CallIntake`, what the call task holds) with the
+/// shipped flow and prompts: the queue hand-off with and without routing.
+mod live {
+    use super::*;
+    use hotline::call::intake::{CallIntake, IntakeOutput, IntakeServices, QueueEvent};
+    use hotline::ivr::registry::load_checked;
+    use hotline::ivr::FlowPaths;
+    use hotline::media::session::MediaCommand;
+
+    async fn intake(
+        call_id: &str,
+    ) -> (
+        CallIntake,
+        tokio::sync::mpsc::UnboundedReceiver<IvrInput>,
+        tempfile::TempDir,
+    ) {
+        let (pool, _) = common::shared().fresh_db().await;
+        let data = tempfile::tempdir().unwrap();
+        let (store, _replayer) = TicketStore::open(pool, data.path(), 20).await.unwrap();
+        let config = Config::default();
+        let flow = load_checked(
+            &FlowPaths {
+                flow: "config/ivr.toml".into(),
+                prompts: "prompts".into(),
+            },
+            &config,
+        )
+        .unwrap();
+        let received = Utc::now();
+        let facts = CallFacts {
+            call_id: call_id.into(),
+            caller_number: "5550123".into(),
+            caller_name: None,
+            caller_private: false,
+            received_at: received,
+            answered_at: Some(received),
+        };
+        let services = IntakeServices {
+            store,
+            policy: Arc::new(SlaPolicy::from_config(&config)),
+            recordings: data.path().join("rec"),
+        };
+        let (intake, _out, results) = CallIntake::start(Arc::new(flow), facts, services);
+        (intake, results, data)
+    }
+
+    /// Through the flow to the queue step; returns what the last input asked.
+    async fn to_queue(
+        i: &mut CallIntake,
+        results: &mut tokio::sync::mpsc::UnboundedReceiver<IvrInput>,
+    ) -> Vec<IntakeOutput> {
+        let now = Instant::now();
+        for input in [
+            IvrInput::PlaybackDone,
+            IvrInput::Digit('1'),
+            IvrInput::PlaybackDone,
+            IvrInput::PlaybackDone,
+            IvrInput::Digit('2'),
+            IvrInput::PlaybackDone,
+            IvrInput::Digit('1'),
+        ] {
+            i.input(now, input);
+        }
+        let created = tokio::time::timeout(Duration::from_secs(10), results.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(created, IvrInput::TicketCreated { .. }),
+            "{created:?}"
+        );
+        i.input(now, created);
+        for input in [
+            IvrInput::PlaybackDone,
+            IvrInput::Digit('#'),
+            IvrInput::PlaybackDone,
+            IvrInput::RecordingDone {
+                path: "n.wav".into(),
+                duration: Duration::from_secs(1),
+            },
+            IvrInput::PlaybackDone,
+        ] {
+            i.input(now, input);
+        }
+        i.input(now, IvrInput::PlaybackDone)
+    }
+
+    fn plays(out: &[IntakeOutput]) -> Vec<usize> {
+        out.iter()
+            .filter_map(|o| match o {
+                IntakeOutput::Media(MediaCommand::Play { prompts, .. }) => Some(prompts.len()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn without_routing_the_queue_step_says_goodbye() {
+        let (mut i, mut results, _d) = intake("live-1").await;
+        let out = to_queue(&mut i, &mut results).await;
+        assert_eq!(plays(&out), [1], "only the goodbye: {out:?}");
+        assert_eq!(i.poll_queue(), None);
+        let out = i.input(Instant::now(), IvrInput::PlaybackDone);
+        assert!(
+            matches!(out[..], [IntakeOutput::Hangup(EndReason::Completed)]),
+            "{out:?}"
+        );
+        i.finish(false, EndReason::Completed, Duration::from_secs(5))
+            .await;
+    }
+
+    #[tokio::test]
+    async fn with_routing_the_caller_is_handed_over_and_kept() {
+        let (mut i, mut results, _d) = intake("live-2").await;
+        i.enable_routing();
+        let out = to_queue(&mut i, &mut results).await;
+        assert_eq!(plays(&out), [2], "connecting + music on hold: {out:?}");
+        assert!(!out.iter().any(|o| matches!(o, IntakeOutput::Hangup(_))));
+        let Some(QueueEvent::Join(q)) = i.poll_queue() else {
+            panic!("a hand-off")
+        };
+        assert_eq!((q.severity.as_str(), q.tier.as_str()), ("critical", "L3"));
+        assert_eq!(q.callback_number.as_deref(), Some("5550123"));
+        assert!(i.is_queued());
+        let out = i.input(
+            Instant::now(),
+            IvrInput::QueueStatus {
+                position: 2,
+                expected_wait: Some(Duration::from_secs(180)),
+            },
+        );
+        assert_eq!(
+            plays(&out),
+            [6],
+            "every announcement prompt exists: {out:?}"
+        );
+        i.input(Instant::now(), IvrInput::OfferCallback);
+        let out = i.input(Instant::now(), IvrInput::Digit('1'));
+        assert_eq!(
+            i.poll_queue(),
+            Some(QueueEvent::CallbackRequested {
+                ticket: q.ticket,
+                number: "5550123".into()
+            })
+        );
+        assert_eq!(plays(&out), [1]);
+        let out = i.input(Instant::now(), IvrInput::PlaybackDone);
+        assert!(
+            matches!(
+                out[..],
+                [IntakeOutput::Hangup(EndReason::CallbackRequested)]
+            ),
+            "{out:?}"
+        );
+        i.finish(false, EndReason::Completed, Duration::from_secs(5))
+            .await;
+    }
+}

@@ -310,6 +310,37 @@ async fn cli_lists_and_shows_tickets_for_people_and_scripts() {
         show.contains("Response due") && show.contains("created"),
         "{show}"
     );
+
+    // What routing set, under the desk's names.
+    let a = assignment("cli-1", "alice", "L3", 65);
+    store.assign(n, a.clone()).await.unwrap();
+    store
+        .event(
+            n,
+            "routing",
+            Utc::now(),
+            RoutingEvent::Recorded {
+                path: "/rec/cli-1.wav".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&run(&["tickets", "show", &n.to_string(), "--json"])).unwrap();
+    let r = &v["routing"];
+    assert_eq!(r["agent"], "alice");
+    assert_eq!(r["tier"], "L3");
+    assert_eq!(r["queue_wait_ms"], 65_000);
+    assert_eq!(r["recording_path"], "/rec/cli-1.wav");
+    let first: chrono::DateTime<Utc> =
+        serde_json::from_value(r["first_response_at"].clone()).unwrap();
+    assert_eq!(first, a.answered_at);
+    assert_eq!(v["ticket"]["status"], "in_progress");
+    let show = run(&["tickets", "show", &n.to_string()]);
+    assert!(
+        show.contains("Queue wait") && show.contains("65s") && show.contains("alice"),
+        "{show}"
+    );
 }
 
 /// The URL of the database the store's pool points at.

@@ -159,14 +159,14 @@ fn table(h: &mut String, tickets: &[Ticket], more: bool, now: DateTime<Utc>) {
     }
     h.push_str(
         "<table><thead><tr><th>Ticket</th><th>Severity</th><th>Category</th><th>Caller</th>\
-         <th>Received</th><th>Response due</th><th>Resolution due</th><th>Status</th></tr></thead><tbody>\n",
+         <th>Received</th><th>Response due</th><th>Resolution due</th><th>Status</th><th>Agent</th></tr></thead><tbody>\n",
     );
     for t in tickets {
         let overdue = now > next_due(t);
         let _ = writeln!(
             h,
             "<tr{}><td class=\"num\">#{}</td><td><span class=\"sev\">{}</span> <small>{}</small></td>\
-             <td>{}</td><td class=\"caller\">{}</td><td title=\"{}\">{}</td>{}{}<td>{}</td></tr>",
+             <td>{}</td><td class=\"caller\">{}</td><td title=\"{}\">{}</td>{}{}<td>{}</td><td>{}</td></tr>",
             if overdue { " class=\"overdue\"" } else { "" },
             t.number,
             escape(&t.severity),
@@ -178,9 +178,25 @@ fn table(h: &mut String, tickets: &[Ticket], more: bool, now: DateTime<Utc>) {
             due_cell(t.response_due_at, t.first_response_at, now),
             due_cell(t.resolution_due_at, t.resolved_at, now),
             escape(&t.status.as_str().replace('_', " ")),
+            agent_cell(t),
         );
     }
     h.push_str("</tbody></table>\n");
+}
+
+/// Who took the call and how long the caller waited for them (or waited
+/// before leaving the queue); the recording's path is in the API.
+fn agent_cell(t: &Ticket) -> String {
+    let wait = t.queue_wait.map(|w| {
+        let s = w.num_seconds().max(0);
+        format!("waited {}m {:02}s", s / 60, s % 60)
+    });
+    match (&t.assigned_agent, wait) {
+        (Some(a), Some(w)) => format!("{} <small>{w}</small>", escape(a)),
+        (Some(a), None) => escape(a),
+        (None, Some(w)) => format!("- <small>{w}</small>"),
+        (None, None) => "-".into(),
+    }
 }
 
 /// `14:05` for today, `Tue 24 14:05` within a week, else the full

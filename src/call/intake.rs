@@ -180,6 +180,25 @@ impl CallIntake {
         self.machine.is_with_agent()
     }
 
+    /// A `Play` of `relative` prompt names (e.g. from `ivr::announce`) in
+    /// the caller's language, for the call task's own use; names the
+    /// prompt directory lacks are left out (validation requires them).
+    pub fn play(&self, relative: &[String]) -> IntakeOutput {
+        let lang = &self.machine.intake().language;
+        let prompts = relative
+            .iter()
+            .filter_map(|r| {
+                self.flow
+                    .prompts
+                    .get(&crate::ivr::flow::resolve_prompt(lang, r))
+            })
+            .collect();
+        IntakeOutput::Media(MediaCommand::Play {
+            prompts,
+            barge_in: false,
+        })
+    }
+
     /// A routing event for the ticket's history (SLA at risk or breached,
     /// the recording's path, ...), written in order after the ticket's
     /// creation, never waiting on the database.

@@ -120,6 +120,7 @@ impl IvrMachine {
             self.out.pop_back();
         }
         self.queued_at = None;
+        self.deadline = None;
         self.prompt(now, &prompts, false);
     }
 

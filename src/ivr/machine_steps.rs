@@ -9,6 +9,9 @@ use crate::ivr::flow::{Condition, Field, SayWhat, Step};
 use crate::ivr::{announce, words};
 use crate::tickets::EndReason;
 
+/// Keys kept on the call record once the caller is past the menus.
+const MAX_RECORDED_DIGITS: usize = 256;
+
 impl IvrMachine {
     /// Play the menu (after `prefix`, e.g. "that is not a valid choice").
     pub(super) fn menu_prompt(&mut self, now: Instant, retries: u32, prefix: &[String]) {
@@ -259,8 +262,14 @@ impl IvrMachine {
             Phase::Queued { offer: true } if d == announce::CALLBACK_KEY => {
                 self.callback_accepted()
             }
-            // Kept for the call record; the agent hears them on the bridge.
-            Phase::Queued { .. } | Phase::WithAgent | Phase::Leaving { .. } => {}
+            // Kept for the call record (up to a limit: a caller may press
+            // keys for as long as they wait or talk); the agent hears them
+            // on the bridge.
+            Phase::Queued { .. } | Phase::WithAgent | Phase::Leaving { .. } => {
+                if self.progress.digits.len() > MAX_RECORDED_DIGITS {
+                    self.progress.digits.pop();
+                }
+            }
             Phase::Recording if d == '#' => {
                 self.out.push_back(IvrAction::StopRecording);
                 self.phase = Phase::RecordStopping;

@@ -112,7 +112,11 @@ async fn a_critical_caller_reaches_the_l3_agent_bridged_both_ways() {
     .fetch_one(pool)
     .await
     .unwrap();
-    assert!(row.0.is_some(), "first_response_at is set");
+    assert!(
+        row.0.is_some(),
+        "first_response_at is set; log:\n{}",
+        d.logs().join("\n")
+    );
     assert_eq!(row.1.as_deref(), Some("l3agent"));
     assert_eq!(row.2, "in_progress");
 

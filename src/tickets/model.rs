@@ -276,8 +276,11 @@ impl RoutingEvent {
 }
 
 /// A std `Duration` as a `TimeDelta` (saturating; waits are small).
+/// A wait as PostgreSQL can store it: `INTERVAL` keeps microseconds, and
+/// refuses a value with nanoseconds rather than round it.
 pub fn delta(d: Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+    let micros = Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    TimeDelta::from_std(micros).unwrap_or(TimeDelta::MAX)
 }
 
 /// `Duration` as whole milliseconds in JSON.

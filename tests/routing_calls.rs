@@ -167,3 +167,94 @@ async fn a_critical_caller_reaches_the_l3_agent_bridged_both_ways() {
         .iter()
         .any(|l| l.contains("ringing agent") && l.contains("l1agent")));
 }
+
+#[tokio::test]
+async fn a_busy_agent_is_skipped_unpaused_and_a_caller_who_hangs_up_in_the_queue_is_abandoned() {
+    let (d, store, ids) =
+        start_with_tiers(&config(), &[("busyagent", "pass-busy-1", &[Tier::L1][..])]).await;
+    let sip = d.sip;
+    let agent = tokio::spawn(async move {
+        pjsua::run(
+            &PjsuaRun {
+                refuse_within: 60.0,
+                ..PjsuaRun::register(sip, "busyagent", "pass-busy-1")
+            },
+            Duration::from_secs(90),
+        )
+        .await
+    });
+    bindings_when(&store, ids[0], |b| b.len() == 1, T).await;
+    d.wait_line(
+        |l| l.contains("agent state") && l.contains("to=available"),
+        T,
+    )
+    .await;
+
+    let who = hotline::callgen::CallerId {
+        user: "5550199".into(),
+        display: None,
+        anonymous: false,
+    };
+    let mut caller = hotline::callgen::Caller::dial(d.sip, &who, T)
+        .await
+        .unwrap();
+    assert!(caller.wait_for_prompt_start(T).await);
+    caller.press("3").await.unwrap(); // minor: L1
+    d.wait_line(|l| l.contains("queued") && l.contains("tier=L1"), T)
+        .await;
+    // The phone says 486: routing moves on without pausing the agent.
+    d.wait_line(|l| l.contains("agent leg failed") && l.contains("Busy"), T)
+        .await;
+    let events = agent.await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "incoming" && e["answered"] == false),
+        "the agent's phone rang and refused: {events:?}"
+    );
+    let state = store
+        .get(&"busyagent".parse().unwrap())
+        .await
+        .unwrap()
+        .agent
+        .state;
+    assert_ne!(state, AgentState::Paused, "busy is not a miss");
+
+    // The caller gives up while waiting.
+    let call_id = caller.call_id().to_string();
+    caller.hang_up().await.unwrap();
+    d.wait_line(
+        |l| l.contains("left the queue") && l.contains("abandoned"),
+        T,
+    )
+    .await;
+    let pool = store.pool();
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let reason: Option<String> =
+            sqlx::query_scalar("SELECT end_reason FROM call_records WHERE call_id = $1")
+                .bind(&call_id)
+                .fetch_optional(pool)
+                .await
+                .unwrap()
+                .flatten();
+        if reason.as_deref() == Some("abandoned_in_queue") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "call record end reason: {reason:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT e.action FROM ticket_events e JOIN tickets t ON t.number = e.ticket_number WHERE t.caller_number = '5550199'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(
+        actions.iter().any(|a| a == "abandoned_in_queue"),
+        "the ticket's history: {actions:?}"
+    );
+}

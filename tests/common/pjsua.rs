@@ -25,6 +25,8 @@ pub struct PjsuaRun<'a> {
     pub answer_within: f64,
     pub play: Option<&'a Path>,
     pub talk_secs: f64,
+    /// Busy mode: wait this long for a call and refuse it with 486.
+    pub refuse_within: f64,
 }
 
 impl<'a> PjsuaRun<'a> {
@@ -42,6 +44,7 @@ impl<'a> PjsuaRun<'a> {
             answer_within: 0.0,
             play: None,
             talk_secs: 0.0,
+            refuse_within: 0.0,
         }
     }
 }
@@ -68,6 +71,9 @@ pub async fn run(args: &PjsuaRun<'_>, limit: Duration) -> Vec<Value> {
     if args.answer_within > 0.0 {
         cmd.args(["--answer", "--wait-call", &args.answer_within.to_string()])
             .args(["--talk", &args.talk_secs.to_string()]);
+    }
+    if args.refuse_within > 0.0 {
+        cmd.args(["--wait-call", &args.refuse_within.to_string()]);
     }
     if let Some(p) = args.play {
         cmd.args(["--play", p.to_str().unwrap()]);

@@ -28,6 +28,7 @@ class Account(pj.Account):
         # (record, play) for incoming calls, or None to refuse them.
         self.answer = answer
         self.incoming = []
+        self.refused = 0
 
     def onIncomingCall(self, prm):
         msg = prm.rdata.wholeMsg
@@ -41,6 +42,7 @@ class Account(pj.Account):
             op = pj.CallOpParam()
             op.statusCode = 486
             call.hangup(op)
+            self.refused += 1
             emit(event="incoming", answered=False, **{"from": headers.get("from")})
             return
         record, play = self.answer
@@ -179,7 +181,7 @@ def main():
             fix_wav_header(args.record)
 
     if args.wait_call > 0:
-        pump(ep, lambda: len(acc.incoming) > 0, args.wait_call)
+        pump(ep, lambda: len(acc.incoming) > 0 or acc.refused > 0, args.wait_call)
         if acc.incoming:
             c = acc.incoming[0]
             pump(ep, lambda: c.state == "CONFIRMED", 10)
@@ -190,7 +192,7 @@ def main():
             pump(ep, lambda: c.state == "DISCONNECTED", 60)
             if args.record:
                 fix_wav_header(args.record)
-        else:
+        elif acc.refused == 0:
             emit(event="timeout", what="incoming call")
 
     if args.stay > 0:

@@ -69,7 +69,7 @@ async fn main() {
     let ramp = Duration::from_secs_f64(arg("--ramp", if quick { 1.0 } else { 20.0 }));
     let barge = quick || flag("--barge");
     let bench = Bench::start(&format!(
-        "[answer]\nafter_rings = 0\n[sip]\nmax_calls = {}\n[media]\nrtp_ports = \"20000-40000\"\n[database]\npool_size = 32\n",
+        "[answer]\nafter_rings = 0\n[routing]\nenabled = false\n[sip]\nmax_calls = {}\n[media]\nrtp_ports = \"20000-40000\"\n[database]\npool_size = 32\n",
         callers + 10
     ));
     let start = Instant::now();

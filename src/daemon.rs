@@ -229,7 +229,7 @@ async fn serve(
         recordings: dir.join("recordings"),
         registrar: Some(registrar),
         agents: Some(agents.clone()),
-        desk: Some(desk),
+        desk: config.routing.enabled.then_some(desk),
     };
     let (dispatcher, stats) = Dispatcher::new(settings_rx, services);
     let stop_registrar = CancellationToken::new();

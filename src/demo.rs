@@ -22,6 +22,8 @@ const PROMPT: Duration = Duration::from_secs(60);
 pub async fn run(mut config: Config) -> anyhow::Result<ExitCode> {
     config.sip.listen = vec!["127.0.0.1:0".into()];
     config.admin.listen = "127.0.0.1:0".into();
+    // No agents in a demo: the intake alone, ending with the goodbye.
+    config.routing.enabled = false;
     config.answer.after_rings = 1;
     config.answer.ring_period = hotline::config::ConfigDuration(Duration::from_secs(1));
     let stop = CancellationToken::new();

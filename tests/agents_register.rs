@@ -226,6 +226,28 @@ async fn a_silent_phone_becomes_unreachable_and_a_restart_keeps_bindings() {
         T,
     )
     .await;
+    // `agents list --json` shows it all: state, since when, the contact,
+    // its expiry and that it no longer answers.
+    let out = std::process::Command::new(common::hotline_bin())
+        .args(["--database-url", &db_url, "agents", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let me = list
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["user"] == "agent5"))
+        .unwrap_or_else(|| panic!("agent5 listed: {list}"));
+    assert_eq!(me["state"], "available", "{me}");
+    assert!(me["state_since"].is_string(), "{me}");
+    let binding = &me["bindings"][0];
+    assert_eq!(binding["contact_uri"], c.as_str(), "{me}");
+    assert_eq!(binding["reachable"], false, "{me}");
+    assert!(binding["expires_at"].is_string(), "{me}");
 }
 
 #[tokio::test]

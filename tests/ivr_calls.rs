@@ -13,7 +13,8 @@ use hotline::tickets::{calls, repo, EndReason};
 use sqlx::postgres::PgPool;
 
 const S: Duration = Duration::from_secs(10);
-const QUICK: &str = "[answer]\nafter_rings = 0\n";
+/// The IVR alone (intake only): the queue step says goodbye and hangs up.
+const QUICK: &str = "[answer]\nafter_rings = 0\n[routing]\nenabled = false\n";
 
 fn who() -> CallerId {
     CallerId {

@@ -473,6 +473,10 @@ pub enum RecordingMode {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
+    /// Route ticketed callers to agents. `false` runs hotline as intake
+    /// only: the flow's `queue` step plays its prompts (goodbye) and hangs
+    /// up, as before the desk had agents.
+    pub enabled: bool,
     pub order: QueueOrder,
     pub strategy: RoutingStrategy,
     /// An agent's phone rings this long before the next agent is tried.
@@ -503,6 +507,7 @@ pub struct RoutingConfig {
 impl Default for RoutingConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             order: QueueOrder::default(),
             strategy: RoutingStrategy::default(),
             ring_timeout: ConfigDuration(Duration::from_secs(15)),

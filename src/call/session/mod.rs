@@ -90,6 +90,8 @@ struct Call {
     routed: Option<crate::call::routed::Routed>,
     /// The caller's and the agent's media relayed, once an agent answered.
     bridge: Option<crate::media::session::BridgeHandle>,
+    /// The agent's phone put the call on hold (the caller hears music).
+    agent_on_hold: bool,
     /// A freshly answered agent leg's media events, picked up by the loop.
     new_agent_events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
     dispatch: mpsc::Sender<ToDispatch>,
@@ -130,6 +132,7 @@ pub async fn run(
                 routed: None,
                 bridge: None,
                 new_agent_events: None,
+                agent_on_hold: false,
                 dispatch: dispatch.clone(),
                 end: None,
             };

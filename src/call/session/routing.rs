@@ -13,7 +13,7 @@ use crate::call::leg::LegEvent;
 use crate::call::routed::{RouteContext, Routed, RoutedAction};
 use crate::call::{CallEvent, EndReason};
 use crate::ivr::machine::{IvrInput, QueueRequest};
-use crate::media::session::{self as media_session, MediaEvent};
+use crate::media::session::{self as media_session, MediaCommand, MediaEvent};
 use crate::routing::io::Input;
 use crate::routing::queue::NewEntry;
 use crate::sip::dialog::DialogId;
@@ -231,8 +231,26 @@ impl Call {
                 request,
                 offer,
             } => {
-                if let Some(r) = self.routed.as_mut() {
-                    r.answer_agent_offer(key, &request, offer).await;
+                let Some(r) = self.routed.as_mut() else {
+                    return;
+                };
+                r.answer_agent_offer(key, &request, offer).await;
+                // Hold from the agent's phone: the caller hears music until
+                // the agent resumes (bridged, a loop takes the place of the
+                // agent's voice on the caller's leg).
+                let held = r
+                    .agent_media()
+                    .and_then(|m| m.negotiated())
+                    .is_some_and(|n| n.direction != crate::media::sdp::Direction::SendRecv);
+                if held != self.agent_on_hold {
+                    self.agent_on_hold = held;
+                    let music = self.setup.settings.flow.prompts.get("music-on-hold");
+                    let cmd = match (held, music) {
+                        (true, Some(m)) => MediaCommand::PlayLoop { prompts: vec![m] },
+                        _ => MediaCommand::StopPlayback,
+                    };
+                    tracing::info!(held, "the agent's phone changed hold");
+                    self.media.send(cmd).await;
                 }
             }
             LegEvent::Acked { .. } => {}

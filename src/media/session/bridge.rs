@@ -395,7 +395,8 @@ pub(crate) async fn run_bridged(me: &mut Leg, adopt: Adopt) -> bool {
         let t = me.core.poll_timeout().min(other.core.poll_timeout());
         Instant::from_std(core.poll_timeout().map_or(t, |r| r.min(t)))
     };
-    let sleep = tokio::time::sleep_until(next(me, &other, &core));
+    let mut deadline = next(me, &other, &core);
+    let sleep = tokio::time::sleep_until(deadline);
     tokio::pin!(sleep);
     let end = loop {
         tokio::select! {
@@ -434,7 +435,13 @@ pub(crate) async fn run_bridged(me: &mut Leg, adopt: Adopt) -> bool {
         if other.core.is_closed() {
             break BridgeEnd::AgentClosed;
         }
-        sleep.as_mut().reset(next(me, &other, &core));
+        // Most wakes are a relayed packet that moves no deadline: touch
+        // the timer only when the deadline moved.
+        let due = next(me, &other, &core);
+        if due != deadline || sleep.is_elapsed() {
+            deadline = due;
+            sleep.as_mut().reset(due);
+        }
     };
     // Deregister before the sockets go back to reading on the tick.
     drop((me_fd, other_fd));

@@ -258,7 +258,7 @@ pub(crate) struct Adopt {
 impl Adopt {
     /// Not bridging after all: the leg goes back to its task.
     pub(crate) fn refuse(self, why: MediaError) {
-        let _ = self.back.send(Back::Leg(self.other));
+        let _ = self.back.send(Back::Leg(Box::new(self.other)));
         let _ = self.ack.send(Err(why));
     }
 }
@@ -377,7 +377,7 @@ pub(crate) async fn run_bridged(me: &mut Leg, adopt: Adopt) -> bool {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "cannot watch the RTP sockets: not bridging");
-            let _ = back.send(Back::Leg(other));
+            let _ = back.send(Back::Leg(Box::new(other)));
             let _ = ack.send(Err(MediaError::Closed));
             return false;
         }
@@ -458,8 +458,8 @@ pub(crate) async fn run_bridged(me: &mut Leg, adopt: Adopt) -> bool {
     me.flush_events();
     other.flush_events();
     let _ = back.send(match end {
-        BridgeEnd::AgentClosed => Back::Closed(other.finish()),
-        _ => Back::Leg(other),
+        BridgeEnd::AgentClosed => Back::Closed(Box::new(other.finish())),
+        _ => Back::Leg(Box::new(other)),
     });
     let _ = ended.send(report);
     end == BridgeEnd::CallerClosed

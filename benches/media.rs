@@ -2,7 +2,17 @@
 //! simulated caller sends G.711 RTP back at 50 packets/s.
 //! Run: `cargo bench --bench media -- --calls 2000 --seconds 30`.
 //! Without `--bench` (as `cargo test --benches` runs it) it does 20 calls for
-//! 2 s so CI stays fast.
+//! 2 s so CI stays fast, then the bridge part with 20 bridged calls.
+//!
+//! Bridged calls: `cargo bench --bench media -- --bridged 1000 --seconds 20`
+//! (add `--record` to record every call in stereo to a temporary
+//! directory). Each call is two sessions bridged; a fake phone per leg
+//! sends 20 ms PCMU packets at 50/s into its leg, and receives what the
+//! bridge relays from the other leg. Each payload carries its send instant,
+//! so the receiving thread (blocking on its socket, no polling) measures
+//! end-to-end relay latency: two loopback hops plus hotline's wake-up and
+//! relay. The server-side part alone (read to `send_to` returned) comes
+//! from the bridges' reports.
 //!
 //! Measurements:
 //! - send lateness: each session records, per packet, how long after its
@@ -36,6 +46,10 @@ const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 struct Args {
     calls: usize,
     seconds: u64,
+    /// Bridged calls to run instead of the prompt calls (0: none).
+    bridged: usize,
+    record: bool,
+    quick: bool,
 }
 
 fn args() -> Args {
@@ -50,6 +64,9 @@ fn args() -> Args {
     Args {
         calls: value("--calls").unwrap_or(if full { 2000 } else { 20 }) as usize,
         seconds: value("--seconds").unwrap_or(if full { 30 } else { 2 }),
+        bridged: value("--bridged").unwrap_or(if full { 0 } else { 20 }) as usize,
+        record: argv.iter().any(|a| a == "--record"),
+        quick: !full,
     }
 }
 
@@ -211,7 +228,16 @@ fn ms(d: Option<Duration>) -> f64 {
 }
 
 fn main() {
-    let Args { calls, seconds } = args();
+    let args = args();
+    if args.quick || args.bridged == 0 {
+        prompt_calls(args.calls, args.seconds);
+    }
+    if args.bridged > 0 {
+        bridged_calls(args.bridged, args.seconds, args.record);
+    }
+}
+
+fn prompt_calls(calls: usize, seconds: u64) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -304,5 +330,236 @@ fn main() {
     assert!(
         sent > 0 && callers.received > 0 && received > 0,
         "media flowed both ways"
+    );
+}
+
+/// Nanoseconds since the bench started: the send instant in each payload.
+fn stamp(epoch: Instant) -> u64 {
+    epoch.elapsed().as_nanos() as u64
+}
+
+/// What one side's fake phones did.
+struct SideReport {
+    sent: u64,
+    received: u64,
+    latency: Lateness,
+    cpu: Duration,
+}
+
+fn big_buffers(socket: &UdpSocket) {
+    let size: libc::c_int = 8 << 20;
+    // SAFETY: setsockopt reads `size` only; FORCE needs root, the plain
+    // options are the fallback.
+    unsafe {
+        let p = (&size as *const libc::c_int).cast();
+        let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        for (force, plain) in [
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+        ] {
+            if libc::setsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, force, p, len) != 0 {
+                libc::setsockopt(socket.as_raw_fd(), libc::SOL_SOCKET, plain, p, len);
+            }
+        }
+    }
+}
+
+/// The fake phones of one side (all callers, or all agents): a sender
+/// thread on a 1 ms grid (phone `i` sends in slot `i % 20`) and a receiver
+/// thread blocking on the socket.
+fn phones(
+    socket: UdpSocket,
+    legs: Vec<SocketAddr>,
+    epoch: Instant,
+    seconds: u64,
+) -> std::thread::JoinHandle<SideReport> {
+    let socket = Arc::new(socket);
+    let rx_socket = Arc::clone(&socket);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rx_stop = Arc::clone(&stop);
+    let receiver = std::thread::spawn(move || {
+        let cpu0 = thread_cpu();
+        rx_socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut latency = Lateness::default();
+        let mut received = 0u64;
+        let mut buf = [0u8; 1500];
+        while !rx_stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((n, _)) = rx_socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let now = stamp(epoch);
+            let Ok(p) = rtp::parse(&buf[..n]) else {
+                continue;
+            };
+            if p.payload.len() < 8 {
+                continue;
+            }
+            let sent = u64::from_be_bytes(p.payload[..8].try_into().unwrap());
+            latency.record(Duration::from_nanos(now.saturating_sub(sent)));
+            received += 1;
+        }
+        (received, latency, thread_cpu() - cpu0)
+    });
+    std::thread::spawn(move || {
+        let cpu0 = thread_cpu();
+        let mut out = [0u8; 172];
+        let mut payload = [0xFFu8; 160];
+        let mut sent = 0u64;
+        let start = Instant::now();
+        let end = start + Duration::from_secs(seconds);
+        let mut slot: u64 = 0;
+        // Blocking sends (the receiver thread blocks on the same socket);
+        // with 8 MiB buffers they do not wait in practice.
+        while Instant::now() < end {
+            let deadline = start + Duration::from_millis(slot);
+            if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let tick = slot / 20;
+            for (i, dest) in legs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i as u64 % 20 == slot % 20)
+            {
+                let h = RtpHeader {
+                    marker: tick == 0,
+                    payload_type: 0,
+                    sequence: tick as u16,
+                    timestamp: (tick as u32).wrapping_mul(160),
+                    ssrc: i as u32,
+                };
+                payload[..8].copy_from_slice(&stamp(epoch).to_be_bytes());
+                let n = rtp::write_packet(&h, &payload, &mut out).unwrap();
+                if socket.send_to(&out[..n], dest).is_ok() {
+                    sent += 1;
+                }
+            }
+            slot += 1;
+        }
+        let send_cpu = thread_cpu() - cpu0;
+        // Let the last relayed packets arrive.
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (received, latency, rx_cpu) = receiver.join().unwrap();
+        SideReport {
+            sent,
+            received,
+            latency,
+            cpu: send_cpu + rx_cpu,
+        }
+    })
+}
+
+fn bridged_calls(calls: usize, seconds: u64, record: bool) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ports = PortAllocator::new(LO, 30000, 39999).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let caller_phones = UdpSocket::bind((LO, 0)).unwrap();
+    let agent_phones = UdpSocket::bind((LO, 0)).unwrap();
+    big_buffers(&caller_phones);
+    big_buffers(&agent_phones);
+    let config = |remote: SocketAddr| SessionConfig {
+        codec: Codec::Pcmu,
+        payload_type: 0,
+        telephone_event: Some(101),
+        remote,
+        rtp_timeout: DEFAULT_RTP_TIMEOUT,
+        start_on_hold: false,
+    };
+    let caller_cfg = config(caller_phones.local_addr().unwrap());
+    let agent_cfg = config(agent_phones.local_addr().unwrap());
+    let rss0 = rss_bytes();
+    let (pairs, bridges) = rt.block_on(async {
+        let mut pairs = Vec::with_capacity(calls);
+        let mut bridges = Vec::with_capacity(calls);
+        for i in 0..calls {
+            let c = ports.allocate().expect("enough ports in 30000-39999");
+            let a = ports.allocate().expect("enough ports in 30000-39999");
+            let c = session::spawn(c, &caller_cfg).unwrap();
+            let a = session::spawn(a, &agent_cfg).unwrap();
+            let rec = record.then(|| dir.path().join(format!("{i}.wav")));
+            let b = session::bridge(&c.handle, &a.handle, rec).await.unwrap();
+            bridges.push(b);
+            pairs.push((c, a));
+        }
+        (pairs, bridges)
+    });
+    let caller_legs: Vec<SocketAddr> = pairs.iter().map(|p| p.0.handle.local_addr()).collect();
+    let agent_legs: Vec<SocketAddr> = pairs.iter().map(|p| p.1.handle.local_addr()).collect();
+    let epoch = Instant::now();
+    let cpu0 = rusage_cpu();
+    let wall0 = Instant::now();
+    let callers = phones(caller_phones, caller_legs, epoch, seconds);
+    let agents = phones(agent_phones, agent_legs, epoch, seconds);
+    let (callers, agents) = (callers.join().unwrap(), agents.join().unwrap());
+    let wall = wall0.elapsed();
+    let cpu = rusage_cpu() - cpu0;
+    let rss1 = rss_bytes();
+    let mut server = Lateness::default();
+    let (mut to_agent, mut to_caller) = (0, 0);
+    rt.block_on(async {
+        for b in bridges {
+            let r = b.stop().await;
+            server.merge(&r.relay_latency);
+            to_agent += r.to_agent;
+            to_caller += r.to_caller;
+        }
+        for (c, a) in pairs {
+            let _ = c.handle.close().await;
+            let _ = a.handle.close().await;
+            let _ = c.task.await;
+            let _ = a.task.await;
+        }
+    });
+    let mut e2e = callers.latency.clone();
+    e2e.merge(&agents.latency);
+    let media_cpu = cpu.saturating_sub(callers.cpu + agents.cpu);
+    let call_minutes = calls as f64 * wall.as_secs_f64() / 60.0;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "media/bridged={calls} seconds={:.1} record={record} (load average before: {})",
+        wall.as_secs_f64(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "  packets: callers sent {} / agents got {} (relayed {to_agent}); agents sent {} / callers got {} (relayed {to_caller})",
+        callers.sent, agents.received, agents.sent, callers.received
+    );
+    println!(
+        "  relay latency end to end (phone to phone, 2 loopback hops): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        ms(e2e.quantile(0.5)),
+        ms(e2e.quantile(0.99)),
+        ms(Some(e2e.max()))
+    );
+    println!(
+        "  relay latency in hotline (datagram read to send_to returned): p50 {:.3} ms  p99 {:.3} ms  max {:.2} ms",
+        ms(server.quantile(0.5)),
+        ms(server.quantile(0.99)),
+        ms(Some(server.max()))
+    );
+    println!(
+        "  CPU: process {:.2} s, fake phones {:.2} s, media {:.2} s = {:.4} CPU-s per bridged call-minute",
+        cpu.as_secs_f64(),
+        (callers.cpu + agents.cpu).as_secs_f64(),
+        media_cpu.as_secs_f64(),
+        media_cpu.as_secs_f64() / call_minutes
+    );
+    println!(
+        "  memory: RSS +{:.1} MiB = {:.1} KiB per bridged call (two sessions)",
+        (rss1.saturating_sub(rss0)) as f64 / (1 << 20) as f64,
+        (rss1.saturating_sub(rss0)) as f64 / 1024.0 / calls as f64
+    );
+    assert!(
+        agents.received > 0 && callers.received > 0,
+        "audio relayed both ways"
     );
 }

@@ -258,7 +258,7 @@ pub(crate) struct Adopt {
 impl Adopt {
     /// Not bridging after all: the leg goes back to its task.
     pub(crate) fn refuse(self, why: MediaError) {
-        let _ = self.back.send(Back::Leg(self.other));
+        let _ = self.back.send(Back::Leg(Box::new(self.other)));
         let _ = self.ack.send(Err(why));
     }
 }
@@ -377,7 +377,7 @@ pub(crate) async fn run_bridged(me: &mut Leg, adopt: Adopt) -> bool {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "cannot watch the RTP sockets: not bridging");
-            let _ = back.send(Back::Leg(other));
+            let _ = back.send(Back::Leg(Box::new(other)));
             let _ = ack.send(Err(MediaError::Closed));
             return false;
         }
@@ -395,7 +395,8 @@ pub(crate) async fn run_bridged(me: &mut Leg, adopt: Adopt) -> bool {
         let t = me.core.poll_timeout().min(other.core.poll_timeout());
         Instant::from_std(core.poll_timeout().map_or(t, |r| r.min(t)))
     };
-    let sleep = tokio::time::sleep_until(next(me, &other, &core));
+    let mut deadline = next(me, &other, &core);
+    let sleep = tokio::time::sleep_until(deadline);
     tokio::pin!(sleep);
     let end = loop {
         tokio::select! {
@@ -434,7 +435,13 @@ pub(crate) async fn run_bridged(me: &mut Leg, adopt: Adopt) -> bool {
         if other.core.is_closed() {
             break BridgeEnd::AgentClosed;
         }
-        sleep.as_mut().reset(next(me, &other, &core));
+        // Most wakes are a relayed packet that moves no deadline: touch
+        // the timer only when the deadline moved.
+        let due = next(me, &other, &core);
+        if due != deadline || sleep.is_elapsed() {
+            deadline = due;
+            sleep.as_mut().reset(due);
+        }
     };
     // Deregister before the sockets go back to reading on the tick.
     drop((me_fd, other_fd));
@@ -451,8 +458,8 @@ pub(crate) async fn run_bridged(me: &mut Leg, adopt: Adopt) -> bool {
     me.flush_events();
     other.flush_events();
     let _ = back.send(match end {
-        BridgeEnd::AgentClosed => Back::Closed(other.finish()),
-        _ => Back::Leg(other),
+        BridgeEnd::AgentClosed => Back::Closed(Box::new(other.finish())),
+        _ => Back::Leg(Box::new(other)),
     });
     let _ = ended.send(report);
     end == BridgeEnd::CallerClosed

@@ -112,7 +112,8 @@ pub enum MediaCommand {
     /// Stop sending and stop the RTP timeout (the caller put us on hold).
     Hold,
     Resume,
-    /// Record the caller's audio (mono WAV) to this path.
+    /// Record the caller's audio (mono WAV, the voice note) to this path.
+    /// A bridged call's stereo recording is [`bridge`]'s argument instead.
     StartRecording(PathBuf),
     StopRecording,
     /// A digit the SIP layer got by INFO, merged into the one digit stream.
@@ -192,9 +193,9 @@ pub(crate) enum Msg {
 
 /// A detached leg's return from a bridge.
 pub(crate) enum Back {
-    Leg(Leg),
+    Leg(Box<Leg>),
     /// The leg was closed while bridged.
-    Closed(SessionReport),
+    Closed(Box<SessionReport>),
 }
 
 /// One leg's media: what a session task owns, and what moves into the
@@ -300,8 +301,8 @@ async fn run(mut leg: Leg) -> SessionReport {
                 let (back_tx, back_rx) = oneshot::channel();
                 leg = match give.send(Ok((leg, back_tx))) {
                     Ok(()) => match back_rx.await {
-                        Ok(Back::Leg(l)) => l,
-                        Ok(Back::Closed(report)) => return report,
+                        Ok(Back::Leg(l)) => *l,
+                        Ok(Back::Closed(report)) => return *report,
                         // The bridging task vanished (a panic) with our leg.
                         Err(_) => return SessionReport::default(),
                     },

@@ -342,7 +342,11 @@ impl StereoTap {
     /// Send the current chunk to the writer and take an empty buffer.
     fn hand_over(&mut self) {
         let Ok(next) = self.free.try_recv() else {
-            // Every buffer is still with the writer: drop this chunk.
+            // Every buffer is still with the writer: drop this chunk (the
+            // file then lacks this half second).
+            if self.stats.dropped_chunks == 0 {
+                tracing::warn!("recording writer behind (slow disk): dropping 0.5 s of audio");
+            }
             self.stats.dropped_chunks += 1;
             self.cur.clear();
             return;

@@ -33,5 +33,6 @@ pub mod config;
 pub mod daemon;
 pub mod ivr;
 pub mod media;
+pub mod shipped;
 pub mod sip;
 pub mod tickets;

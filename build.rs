@@ -33,8 +33,14 @@ fn git(root: &Path, args: &[&str]) -> Option<String> {
 
 fn git_revision(root: &Path) {
     println!("cargo:rerun-if-env-changed=HOTLINE_GIT_REV");
+    // Only our own checkout: sources unpacked inside someone else's
+    // repository (a vendored tarball) must not take its revision.
+    let ours = git(root, &["rev-parse", "--show-toplevel"])
+        .and_then(|top| std::fs::canonicalize(top).ok())
+        .is_some_and(|top| std::fs::canonicalize(root).is_ok_and(|r| r == top));
     let rev = match std::env::var("HOTLINE_GIT_REV") {
         Ok(r) if !r.is_empty() => r,
+        _ if !ours => String::new(),
         _ => match git(root, &["rev-parse", "--short=12", "HEAD"]) {
             Some(hash) => {
                 let dirty = git(root, &["status", "--porcelain", "--untracked-files=no"])
@@ -52,7 +58,7 @@ fn git_revision(root: &Path) {
     // points at (a commit), packed refs (a gc). Only existing files: a
     // missing one would make cargo rerun this script on every build.
     let mut watch = Vec::new();
-    if let Some(dir) = git(root, &["rev-parse", "--absolute-git-dir"]) {
+    if let Some(dir) = git(root, &["rev-parse", "--absolute-git-dir"]).filter(|_| ours) {
         let dir = PathBuf::from(dir);
         watch.push(dir.join("HEAD"));
         watch.push(dir.join("index"));

@@ -89,6 +89,19 @@ pub enum Command {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let (config, path) = match load_config(&cli.global) {
         Ok(c) => c,
+        // `status` needs only the admin address: a configuration this user
+        // may not read (/etc/hotline/hotline.toml is root:hotline 0640)
+        // must not stop it.
+        Err(e @ config::ConfigError::Read { .. })
+            if matches!(cli.command, Command::Status { .. }) =>
+        {
+            eprintln!("hotline: {e}; asking the admin API at --admin-listen or the default");
+            let mut c = Config::default();
+            if let Some(a) = &cli.global.admin_listen {
+                c.admin.listen = a.clone();
+            }
+            (c, PathBuf::from("(built-in defaults)"))
+        }
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::FAILURE);

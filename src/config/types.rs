@@ -184,20 +184,12 @@ impl MediaConfig {
 }
 
 /// Where the IVR call flow is defined.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IvrConfig {
     /// The flow file (see config/ivr.toml); relative to the configuration
     /// file's directory. Empty: the default flow built into the binary.
     pub flow: String,
-}
-
-impl Default for IvrConfig {
-    fn default() -> Self {
-        Self {
-            flow: String::new(),
-        }
-    }
 }
 
 /// The administrators' HTTP API and page.

@@ -22,6 +22,9 @@
 //!   symmetric latching, RTP timeout, one digit stream).
 //! - [`ivr`]: the call flow language (`config/ivr.toml`), its validation,
 //!   the sans-io interpreter run on each call, and the reloadable registry.
+//! - [`shipped`]: what the binary carries (default flow, every prompt under
+//!   `prompts/`, version with git revision) and the installed paths and
+//!   prompt layers.
 //! - [`tickets`]: PostgreSQL ticket store, SLA policy, the on-disk journal
 //!   that keeps tickets while the database is down, the embedded cluster.
 

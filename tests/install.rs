@@ -254,3 +254,28 @@ async fn relative_paths_in_a_configuration_file_are_found_from_its_directory() {
         run.seen
     );
 }
+
+#[tokio::test]
+async fn a_prompt_saved_beside_the_configuration_overrides_the_built_in_one_at_once() {
+    // The daemon's configuration file lives in its (temporary) data
+    // directory, like /etc/hotline/hotline.toml beside /etc/hotline/prompts.
+    let d = common::daemon::Daemon::start("[answer]\nafter_rings = 0\n").await;
+    let dir = d.config_path().parent().unwrap().to_path_buf();
+    // The watcher takes its first look once its task runs, which may be
+    // just after the "listening" line: change nothing before it has.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Staged, then renamed into place: the watcher polls modification
+    // times, which a half-written file could share with the finished one.
+    wav(&dir.join("staging/en/company.wav"));
+    std::fs::rename(dir.join("staging"), dir.join("prompts")).unwrap();
+    d.wait_line(
+        |l| l.contains("configuration reloaded") && l.contains("why=file change"),
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(
+        d.count(|l| l.contains("prompts loaded") && l.contains("from_files=1")) >= 1,
+        "{:?}",
+        d.logs()
+    );
+}

@@ -319,13 +319,21 @@ async fn serve(
 
 /// The flow and prompts `config` names, validated against it.
 pub fn load_flow(config: &Config) -> Result<LoadedFlow, Vec<FlowProblem>> {
-    load_checked(
-        &FlowPaths {
-            flow: PathBuf::from(&config.ivr.flow),
-            prompts: PathBuf::from(&config.media.prompts_dir),
-        },
-        config,
-    )
+    load_checked(&flow_paths(config), config)
+}
+
+/// The flow file (empty: built in) and the prompt layers over the built-in
+/// prompts (see [`crate::shipped`]).
+pub fn flow_paths(config: &Config) -> FlowPaths {
+    let data = crate::config::resolve_data_dir(&config.daemon.data_dir);
+    FlowPaths {
+        flow: PathBuf::from(&config.ivr.flow),
+        prompts: crate::shipped::prompt_layers(
+            config.config_dir.as_deref(),
+            &data,
+            &config.media.prompts_dir,
+        ),
+    }
 }
 
 /// Re-read configuration, flow and prompts; apply all or nothing.
@@ -361,10 +369,9 @@ fn apply_reload(
 
 /// The files whose change triggers a reload.
 fn watched(config: &Config, config_file: Option<&std::path::Path>) -> Vec<PathBuf> {
-    let mut files = vec![
-        PathBuf::from(&config.ivr.flow),
-        PathBuf::from(&config.media.prompts_dir),
-    ];
+    let paths = flow_paths(config);
+    let mut files: Vec<PathBuf> = paths.prompts.into_iter().map(|(d, _)| d).collect();
+    files.extend(Some(paths.flow).filter(|f| !f.as_os_str().is_empty()));
     files.extend(config_file.map(std::path::Path::to_path_buf));
     files
 }

@@ -34,6 +34,9 @@
 //! - [`routing`]: the protocol-free routing core: the queue ordered by
 //!   SLA deadline, tiers and overflow, agent states and the strategy that
 //!   picks who rings, as a sans-io state machine driven with time.
+//! - [`shipped`]: what the binary carries (default flow, every prompt under
+//!   `prompts/`, version with git revision) and the installed paths and
+//!   prompt layers.
 //! - [`tickets`]: PostgreSQL ticket store, SLA policy, the on-disk journal
 //!   that keeps tickets while the database is down, the embedded cluster.
 
@@ -46,5 +49,6 @@ pub mod daemon;
 pub mod ivr;
 pub mod media;
 pub mod routing;
+pub mod shipped;
 pub mod sip;
 pub mod tickets;

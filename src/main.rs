@@ -9,16 +9,67 @@ use clap::Parser;
 mod cli;
 mod demo;
 
-fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HOTLINE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
+/// Logs on stderr. On a terminal: coloured text. Not on a terminal: plain
+/// text (no ANSI escapes in files or the journal). Under systemd
+/// (`$JOURNAL_STREAM`): no timestamp (journald stamps each line) and each
+/// line starts with its syslog priority (`<3>` error ... `<7>` debug), so
+/// `journalctl -p warning` works. `HOTLINE_LOG_FORMAT=json`: one JSON
+/// object a line for log shippers. `HOTLINE_LOG` is the filter.
+fn init_logging() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::fmt::format::{Format, Writer};
+    use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+    use tracing_subscriber::registry::LookupSpan;
+
+    struct Priority<F>(F);
+    impl<S, N, F> FormatEvent<S, N> for Priority<F>
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+        F: FormatEvent<S, N>,
+    {
+        fn format_event(
+            &self,
+            ctx: &FmtContext<'_, S, N>,
+            mut writer: Writer<'_>,
+            event: &tracing::Event<'_>,
+        ) -> std::fmt::Result {
+            let p = match *event.metadata().level() {
+                tracing::Level::ERROR => 3,
+                tracing::Level::WARN => 4,
+                tracing::Level::INFO => 6,
+                _ => 7,
+            };
+            write!(writer, "<{p}>")?;
+            self.0.format_event(ctx, writer, event)
+        }
+    }
+
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOTLINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let terminal = std::io::stderr().is_terminal();
+    let journal = !terminal && std::env::var_os("JOURNAL_STREAM").is_some();
+    let json = std::env::var("HOTLINE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_ansi(terminal);
+    if json {
+        builder.json().init();
+    } else if journal {
+        builder
+            .event_format(Priority(Format::default().without_time()))
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    // Before any thread exists: it edits the environment.
+    cli::systemd::take_socket();
+    let cli = cli::Cli::parse();
+    init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

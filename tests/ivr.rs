@@ -1,7 +1,7 @@
 //! Every flow shipped under `config/` parses and validates against the
 //! shipped prompts and configuration, so the default flow can never rot.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hotline::config::parse_str;
 use hotline::ivr::registry::load_checked;
@@ -25,10 +25,7 @@ fn every_shipped_flow_validates_with_the_shipped_prompts() {
         if !(name.starts_with("ivr") && name.ends_with(".toml")) {
             continue;
         }
-        let paths = FlowPaths {
-            flow: path.clone(),
-            prompts: PathBuf::from("prompts"),
-        };
+        let paths = FlowPaths::new(path.clone(), "prompts");
         let config = configs
             .iter()
             .find(|c| Path::new(&c.ivr.flow) == path)

@@ -309,10 +309,7 @@ mod live {
         let (store, _replayer) = TicketStore::open(pool, data.path(), 20).await.unwrap();
         let config = Config::default();
         let flow = load_checked(
-            &FlowPaths {
-                flow: "config/ivr.toml".into(),
-                prompts: "prompts".into(),
-            },
+            &FlowPaths::new("config/ivr.toml", "prompts"),
             &config,
         )
         .unwrap();

@@ -59,6 +59,10 @@ pub struct AdminStatus {
     /// Version of the IVR flow new calls use.
     pub flow_version: String,
     pub started_at: DateTime<Utc>,
+    /// The running binary's version and git revision (`hotline status`
+    /// compares it with the installed one after an upgrade).
+    #[serde(default)]
+    pub version: String,
 }
 
 /// What the roster's routes need from the configuration.
@@ -120,6 +124,7 @@ impl AdminState {
     pub fn status_now(&self) -> AdminStatus {
         let mut s = self.status.borrow().clone();
         s.journal_pending = self.store.pending() as u64;
+        s.version = crate::shipped::version().to_string();
         s
     }
 }

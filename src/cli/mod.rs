@@ -1,13 +1,17 @@
 //! The `hotline` command line: the argument types, the configuration the
 //! commands share, and the commands that are not a group of their own
-//! (`run`, `check-config`, `migrate`). One module per command group:
-//! [`tickets`], [`agents`]. `main.rs` only parses and dispatches.
+//! (`run`, `check-config`, `migrate`, `status`). One module per command
+//! group: [`tickets`], [`agents`]; [`status`] asks a running daemon;
+//! [`systemd`] tells systemd when we are ready. `main.rs` only parses and
+//! dispatches.
 //!
 //! Exit codes, for every command: 0 done; 1 refused or failed (bad
 //! configuration, unknown agent, duplicate user, bad tier, ...); 2 a usage
 //! error (clap's); 3 the database failed (`agents` commands).
 
 pub mod agents;
+pub mod status;
+pub mod systemd;
 pub mod tickets;
 
 use std::path::PathBuf;
@@ -26,7 +30,7 @@ use tickets::TicketsCommand;
 #[derive(Parser)]
 #[command(
     name = "hotline",
-    version,
+    version = hotline::shipped::version(),
     about = "SIP call intake for technical-support hotlines"
 )]
 pub struct Cli {
@@ -40,7 +44,7 @@ pub struct Cli {
 #[derive(Args)]
 pub struct Global {
     /// Configuration file [default: ./config/hotline.toml, else /etc/hotline/hotline.toml, else built-in defaults]
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "HOTLINE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory (journal, recordings, embedded database)
     #[arg(long, global = true)]
@@ -65,6 +69,12 @@ pub enum Command {
     Demo,
     /// Validate the configuration; exit 1 listing every problem
     CheckConfig,
+    /// Ask the running daemon (admin API): calls, journal backlog, flow, agents
+    Status {
+        /// JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply database migrations (idempotent)
     Migrate,
     /// Look at and create tickets
@@ -79,6 +89,19 @@ pub enum Command {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let (config, path) = match load_config(&cli.global) {
         Ok(c) => c,
+        // `status` needs only the admin address: a configuration this user
+        // may not read (/etc/hotline/hotline.toml is root:hotline 0640)
+        // must not stop it.
+        Err(e @ config::ConfigError::Read { .. })
+            if matches!(cli.command, Command::Status { .. }) =>
+        {
+            eprintln!("hotline: {e}; asking the admin API at --admin-listen or the default");
+            let mut c = Config::default();
+            if let Some(a) = &cli.global.admin_listen {
+                c.admin.listen = a.clone();
+            }
+            (c, PathBuf::from("(built-in defaults)"))
+        }
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::FAILURE);
@@ -88,7 +111,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig => match hotline::daemon::load_flow(&config) {
             Ok(flow) => {
                 println!("{}: configuration is valid", path.display());
-                println!("{}: call flow {} is valid", config.ivr.flow, flow.version());
+                println!(
+                    "{}: call flow {} is valid",
+                    flow.file.display(),
+                    flow.version()
+                );
+                println!(
+                    "prompts: {} ({})",
+                    flow.prompts.len(),
+                    prompt_sources(&config)
+                );
                 Ok(ExitCode::SUCCESS)
             }
             Err(problems) => {
@@ -107,6 +139,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => run(config, path, &cli.global).await,
+        Command::Status { json } => status::run(&config, json).await,
         Command::Demo => demo::run(config).await,
         Command::Tickets(cmd) => tickets::run(config, cmd).await,
         Command::Agents(cmd) => agents::run(config, cmd).await,
@@ -142,6 +175,8 @@ fn load_config(g: &Global) -> Result<(Config, PathBuf), config::ConfigError> {
         }
     };
     if let Some(d) = &g.data_dir {
+        // Relative to where the command was typed, not to the file.
+        let d = std::path::absolute(d).unwrap_or_else(|_| d.clone());
         set("daemon", "data_dir", d.display().to_string().into());
     }
     if let Some(u) = &g.database_url {
@@ -199,7 +234,23 @@ async fn run(config: Config, path: PathBuf, global: &Global) -> anyhow::Result<E
             first.port()
         );
         println!("hotline: running; Ctrl-C or SIGTERM drains calls and stops, SIGHUP reloads the configuration");
+        systemd::notify(&format!(
+            "READY=1\nSTATUS=SIP on {}; admin http://{}/",
+            udp.join(", "),
+            listening.admin
+        ));
     })
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The prompt directories in use, lowest first, for `check-config`.
+fn prompt_sources(config: &Config) -> String {
+    let mut parts = vec!["built in".to_string()];
+    for (dir, _) in hotline::daemon::flow_paths(config).prompts {
+        if dir.is_dir() {
+            parts.push(dir.display().to_string());
+        }
+    }
+    parts.join(" < ")
 }

@@ -21,7 +21,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse_str(&text, path)
 }
 
-/// Parse and validate configuration text; `path` names it in errors.
+/// Parse and validate configuration text; `path` names it in errors, and
+/// relative paths in it (`ivr.flow`, `media.prompts_dir`, `daemon.data_dir`)
+/// are resolved against its directory, never the working directory.
 pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let problem = |key: String, message: String| ConfigProblem {
         file: path.to_path_buf(),
@@ -86,6 +88,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     if config.categories.is_empty() {
         config.categories = default_categories();
     }
+    resolve_paths(&mut config, path);
     problems.extend(
         validate(&config)
             .into_iter()
@@ -98,17 +101,61 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     }
 }
 
-/// The data directory: the configured one, else a per-user default.
+/// Make the file's relative paths relative to its directory. A file named
+/// without a directory (`hotline.toml`) is in the working directory, where
+/// its relative paths already point; the built-in defaults have no file.
+fn resolve_paths(config: &mut Config, file: &Path) {
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+    config.config_dir = match dir {
+        Some(d) => Some(d.to_path_buf()),
+        None if file.is_file() => Some(PathBuf::from(".")),
+        None => None,
+    };
+    let Some(dir) = dir else {
+        return;
+    };
+    for value in [
+        &mut config.ivr.flow,
+        &mut config.media.prompts_dir,
+        &mut config.daemon.data_dir,
+    ] {
+        if !value.is_empty() && Path::new(value.as_str()).is_relative() {
+            *value = dir.join(value.as_str()).display().to_string();
+        }
+    }
+}
+
+/// The data directory: the configured one, else the first of
 ///
-/// Root gets `/var/lib/hotline` because the embedded PostgreSQL runs as the
-/// `postgres` user, who cannot enter root's mode-700 home.
+/// - `$STATE_DIRECTORY`, which systemd sets from the unit's
+///   `StateDirectory=hotline` (`/var/lib/hotline`);
+/// - `/var/lib/hotline` when we are root (the embedded PostgreSQL then runs
+///   as another user, who cannot enter root's mode-700 home), or when it is
+///   a directory this user owns (the package's `hotline` user running a
+///   command by hand: `sudo -u hotline hotline tickets list`);
+/// - `$XDG_DATA_HOME/hotline`, `~/.local/share/hotline`.
 pub fn resolve_data_dir(configured: &str) -> PathBuf {
     if !configured.is_empty() {
         return PathBuf::from(configured);
     }
+    if let Some(d) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        // systemd may list several, separated by ':'; ours is the first.
+        let first = d
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if !first.is_empty() {
+            return PathBuf::from(first);
+        }
+    }
+    let var_lib = Path::new(crate::shipped::VAR_LIB);
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return PathBuf::from("/var/lib/hotline");
+    let euid = unsafe { libc::geteuid() };
+    let ours = std::os::unix::fs::MetadataExt::uid;
+    if euid == 0 || std::fs::metadata(var_lib).is_ok_and(|m| m.is_dir() && ours(&m) == euid) {
+        return var_lib.to_path_buf();
     }
     match std::env::var_os("XDG_DATA_HOME") {
         Some(d) if !d.is_empty() => PathBuf::from(d).join("hotline"),
@@ -199,5 +246,31 @@ fn remove(root: &mut toml::Table, segments: &[Segment]) -> bool {
             true
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_resolve_against_the_files_directory() {
+        let text = "[ivr]\nflow = \"flows/my.toml\"\n[media]\nprompts_dir = \"../voice\"\n\
+                    [daemon]\ndata_dir = \"data\"\n";
+        let c = parse_str(text, Path::new("/srv/desk/etc/hotline.toml")).unwrap();
+        assert_eq!(c.ivr.flow, "/srv/desk/etc/flows/my.toml");
+        assert_eq!(c.media.prompts_dir, "/srv/desk/etc/../voice");
+        assert_eq!(c.daemon.data_dir, "/srv/desk/etc/data");
+        assert_eq!(c.config_dir.as_deref(), Some(Path::new("/srv/desk/etc")));
+        let abs = parse_str("[ivr]\nflow = \"/x/ivr.toml\"\n", Path::new("/e/h.toml")).unwrap();
+        assert_eq!(abs.ivr.flow, "/x/ivr.toml", "absolute paths stay");
+    }
+
+    #[test]
+    fn the_built_in_defaults_use_the_built_in_flow_and_prompts() {
+        let c = parse_str("", Path::new("(built-in defaults)")).unwrap();
+        assert_eq!(c.ivr.flow, "");
+        assert_eq!(c.media.prompts_dir, "");
+        assert_eq!(c.config_dir, None);
     }
 }

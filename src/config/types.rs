@@ -29,6 +29,11 @@ pub struct Config {
     /// Problem categories the desk uses; the IVR menu maps keys to these.
     #[serde(rename = "category")]
     pub categories: Vec<CategoryConfig>,
+    /// The directory of the file this was read from (None: built-in
+    /// defaults). Relative paths in the file are already resolved against
+    /// it; the administrator's prompt layer `<dir>/prompts` is found here.
+    #[serde(skip)]
+    pub config_dir: Option<std::path::PathBuf>,
 }
 
 /// Who the desk is: spoken in the greeting, never baked into a recording.
@@ -54,8 +59,9 @@ impl Default for DeskConfig {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonConfig {
-    /// Where tickets' journal, recordings and the embedded database live.
-    /// Empty: `/var/lib/hotline` for root, `~/.local/share/hotline` otherwise.
+    /// Where tickets' journal, recordings and the embedded database live;
+    /// relative to the configuration file's directory. Empty: see
+    /// [`crate::config::resolve_data_dir`].
     pub data_dir: String,
 }
 
@@ -152,8 +158,9 @@ pub struct MediaConfig {
     /// A call with no RTP from the caller for this long (not while on hold)
     /// is ended with BYE.
     pub rtp_timeout: ConfigDuration,
-    /// Directory of prompt WAVs (`en/`, `zh/`); relative to the working
-    /// directory.
+    /// Directory of prompt WAVs (`en/`, `zh/`) over the built-in and
+    /// installed ones, file by file; relative to the configuration file's
+    /// directory. Empty: only the standard layers (`crate::shipped`).
     pub prompts_dir: String,
 }
 
@@ -163,7 +170,7 @@ impl Default for MediaConfig {
             rtp_ports: "20000-30000".into(),
             address: String::new(),
             rtp_timeout: ConfigDuration(Duration::from_secs(30)),
-            prompts_dir: "prompts".into(),
+            prompts_dir: String::new(),
         }
     }
 }
@@ -178,19 +185,12 @@ impl MediaConfig {
 }
 
 /// Where the IVR call flow is defined.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IvrConfig {
-    /// The flow file (see config/ivr.toml); relative to the working directory.
+    /// The flow file (see config/ivr.toml); relative to the configuration
+    /// file's directory. Empty: the default flow built into the binary.
     pub flow: String,
-}
-
-impl Default for IvrConfig {
-    fn default() -> Self {
-        Self {
-            flow: "config/ivr.toml".into(),
-        }
-    }
 }
 
 /// The administrators' HTTP API and page.

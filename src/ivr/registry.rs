@@ -16,15 +16,29 @@ use crate::config::Config;
 use crate::media::prompt::PromptCache;
 
 use super::flow::Flow;
-use super::load::load_flow;
+use super::load::{load_flow, parse_flow};
 use super::problem::{FlowProblem, IvrError};
 use super::validate::{prompt_names, validate};
 
 /// Where a flow and its prompts come from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowPaths {
+    /// The flow file; empty: the flow built into the binary.
     pub flow: PathBuf,
-    pub prompts: PathBuf,
+    /// Prompt directories over the built-in prompts, lowest first, each
+    /// file overriding the same name below it; `true`: must exist.
+    pub prompts: Vec<(PathBuf, bool)>,
+}
+
+impl FlowPaths {
+    /// One flow file and one prompt directory that must exist (over the
+    /// built-in prompts).
+    pub fn new(flow: impl Into<PathBuf>, prompts: impl Into<PathBuf>) -> Self {
+        Self {
+            flow: flow.into(),
+            prompts: vec![(prompts.into(), true)],
+        }
+    }
 }
 
 /// A validated flow with the prompts it was validated against.
@@ -53,17 +67,36 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// Load the flow and prompts at `paths` and check them against `config`;
 /// what `hotline check-config` runs, and every reload.
 pub fn load_checked(paths: &FlowPaths, config: &Config) -> Result<LoadedFlow, Vec<FlowProblem>> {
-    let prompts = PromptCache::load_dir(&paths.prompts).map_err(|e| {
-        vec![FlowProblem {
-            file: paths.prompts.clone(),
-            step: None,
-            key: String::new(),
-            code: "HL-IVR-011",
-            message: format!("prompts cannot be loaded: {e}"),
-        }]
-    })?;
-    let (mut flow, text) = load_flow(&paths.flow).map_err(IvrError::into_problems)?;
-    let problems = validate(&flow, &paths.flow, config, &prompt_names(&prompts));
+    let prompts =
+        PromptCache::load_layers(crate::shipped::PROMPTS, &paths.prompts).map_err(|e| {
+            vec![FlowProblem {
+                file: paths
+                    .prompts
+                    .last()
+                    .map(|(d, _)| d.clone())
+                    .unwrap_or_default(),
+                step: None,
+                key: String::new(),
+                code: "HL-IVR-011",
+                message: format!("prompts cannot be loaded: {e}"),
+            }]
+        })?;
+    let builtin = paths.flow.as_os_str().is_empty();
+    let file = if builtin {
+        PathBuf::from(crate::shipped::FLOW_NAME)
+    } else {
+        paths.flow.clone()
+    };
+    let (mut flow, text) = if builtin {
+        let text = crate::shipped::FLOW.to_string();
+        (
+            parse_flow(&text, &file).map_err(IvrError::into_problems)?,
+            text,
+        )
+    } else {
+        load_flow(&paths.flow).map_err(IvrError::into_problems)?
+    };
+    let problems = validate(&flow, &file, config, &prompt_names(&prompts));
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -71,7 +104,7 @@ pub fn load_checked(paths: &FlowPaths, config: &Config) -> Result<LoadedFlow, Ve
     Ok(LoadedFlow {
         flow: Arc::new(flow),
         prompts: Arc::new(prompts),
-        file: paths.flow.clone(),
+        file,
     })
 }
 
@@ -133,10 +166,7 @@ mod tests {
     use std::path::Path;
 
     fn paths(dir: &Path) -> FlowPaths {
-        FlowPaths {
-            flow: dir.join("ivr.toml"),
-            prompts: PathBuf::from("prompts"),
-        }
+        FlowPaths::new(dir.join("ivr.toml"), "prompts")
     }
 
     #[test]

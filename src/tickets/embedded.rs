@@ -6,7 +6,11 @@
 //! with), and trusts only that socket, whose directory only the cluster's
 //! owner can enter. PostgreSQL refuses to run as root, so when we are root
 //! the cluster belongs to the `postgres` system user and every command runs
-//! through `runuser`.
+//! through `runuser`; a cluster that already exists keeps its owner (root
+//! running `hotline tickets list` on the packaged service's data directory
+//! runs it as `hotline`, never hands it to `postgres`). Not root (the
+//! package's `hotline` user under systemd): the commands run directly as
+//! that user, no `runuser`.
 
 use std::ffi::OsStr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -43,8 +47,8 @@ pub const DB_NAME: &str = "hotline";
 pub struct EmbeddedCluster {
     dir: PathBuf,
     bin: PathBuf,
-    /// `Some((uid, gid))` of `postgres` when we are root.
-    run_as: Option<(u32, u32)>,
+    /// `Some((uid, gid, user))` to run as when we are root.
+    run_as: Option<(u32, u32, String)>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EmbeddedError + '_ {
@@ -79,7 +83,7 @@ pub fn find_binaries() -> Option<PathBuf> {
     })
 }
 
-fn postgres_ids() -> Option<(u32, u32)> {
+fn postgres_ids() -> Option<(u32, u32, String)> {
     let name = std::ffi::CString::new("postgres").ok()?;
     // SAFETY: getpwnam returns a pointer to static storage or null; we read
     // two integers from it immediately, single-threaded with respect to it.
@@ -88,7 +92,24 @@ fn postgres_ids() -> Option<(u32, u32)> {
         return None;
     }
     // SAFETY: pw is non-null and points at a valid passwd record.
-    unsafe { Some(((*pw).pw_uid, (*pw).pw_gid)) }
+    unsafe { Some(((*pw).pw_uid, (*pw).pw_gid, "postgres".into())) }
+}
+
+/// The (non-root) owner of an existing cluster directory, by name.
+fn owner_of(dir: &Path) -> Option<(u32, u32, String)> {
+    let meta = std::fs::metadata(dir).ok()?;
+    if meta.uid() == 0 {
+        return None;
+    }
+    // SAFETY: getpwuid returns static storage or null; the name is copied
+    // out at once.
+    let pw = unsafe { libc::getpwuid(meta.uid()) };
+    if pw.is_null() {
+        return None;
+    }
+    // SAFETY: pw is non-null; pw_name is a NUL-terminated string.
+    let name = unsafe { std::ffi::CStr::from_ptr((*pw).pw_name) };
+    Some((meta.uid(), meta.gid(), name.to_str().ok()?.to_string()))
 }
 
 impl EmbeddedCluster {
@@ -96,12 +117,15 @@ impl EmbeddedCluster {
     pub fn new(data_dir: &Path) -> Result<Self, EmbeddedError> {
         let bin = find_binaries().ok_or(EmbeddedError::BinariesMissing)?;
         // SAFETY: geteuid cannot fail.
+        let dir = std::path::absolute(data_dir.join("pg")).map_err(io_err(data_dir))?;
         let run_as = if unsafe { libc::geteuid() } == 0 {
-            Some(postgres_ids().ok_or(EmbeddedError::NoPostgresUser)?)
+            match owner_of(&dir) {
+                Some(owner) => Some(owner),
+                None => Some(postgres_ids().ok_or(EmbeddedError::NoPostgresUser)?),
+            }
         } else {
             None
         };
-        let dir = std::path::absolute(data_dir.join("pg")).map_err(io_err(data_dir))?;
         Ok(Self { dir, bin, run_as })
     }
 
@@ -139,10 +163,10 @@ impl EmbeddedCluster {
         S: AsRef<OsStr>,
     {
         let exe = self.bin.join(program);
-        let mut cmd = match self.run_as {
-            Some(_) => {
+        let mut cmd = match &self.run_as {
+            Some((_, _, user)) => {
                 let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(&exe);
+                c.args(["-u", user.as_str(), "--"]).arg(&exe);
                 c
             }
             None => Command::new(&exe),
@@ -176,11 +200,12 @@ impl EmbeddedCluster {
             std::fs::create_dir_all(d).map_err(io_err(d))?;
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
                 .map_err(io_err(d))?;
-            if let Some((uid, gid)) = self.run_as {
-                std::os::unix::fs::chown(d, Some(uid), Some(gid)).map_err(io_err(d))?;
+            if let Some((uid, gid, _)) = &self.run_as {
+                std::os::unix::fs::chown(d, Some(*uid), Some(*gid)).map_err(io_err(d))?;
             }
         }
-        if let Some((uid, gid)) = self.run_as {
+        if let Some((uid, gid, _)) = &self.run_as {
+            let (uid, gid) = (*uid, *gid);
             for ancestor in self.dir.ancestors().skip(1) {
                 let meta = std::fs::metadata(ancestor).map_err(io_err(ancestor))?;
                 let mode = meta.mode();

@@ -5,8 +5,12 @@
 //! playing: calls hold their own `Arc<Prompt>` and keep it until they drop
 //! it. A directory with any unusable file fails as a whole, listing every
 //! bad file at once, so a broken reload leaves the old cache in service.
+//!
+//! [`PromptCache::load_layers`] stacks sources: the prompts built into the
+//! binary, then directories in order, each file overriding the one of the
+//! same name below it (see `crate::shipped` for the installed order).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,39 +24,94 @@ const MAX_DEPTH: usize = 4;
 #[derive(Debug, Default)]
 pub struct PromptCache {
     root: PathBuf,
+    builtin: &'static [(&'static str, &'static [u8])],
+    layers: Vec<(PathBuf, bool)>,
     prompts: HashMap<String, Arc<Prompt>>,
+}
+
+/// Where the winning file of one name comes from.
+enum Source {
+    Builtin(&'static [u8]),
+    File(PathBuf),
 }
 
 impl PromptCache {
     /// Load every `*.wav` below `root`.
     pub fn load_dir(root: impl Into<PathBuf>) -> Result<Self, PromptError> {
-        let root = root.into();
-        let mut files = Vec::new();
-        collect(&root, &root, 0, &mut files)?;
-        let mut prompts = HashMap::with_capacity(files.len());
+        Self::load_layers(&[], &[(root.into(), true)])
+    }
+
+    /// `builtin` (name, WAV bytes), then each directory of `layers` in
+    /// order, a file overriding the same name below it. A directory marked
+    /// `true` must exist; the others are skipped when absent.
+    pub fn load_layers(
+        builtin: &'static [(&'static str, &'static [u8])],
+        layers: &[(PathBuf, bool)],
+    ) -> Result<Self, PromptError> {
+        let mut chosen: BTreeMap<String, Source> = builtin
+            .iter()
+            .map(|(name, bytes)| (name.to_string(), Source::Builtin(bytes)))
+            .collect();
+        let mut used = Vec::new();
+        for (dir, required) in layers {
+            if !required && !dir.is_dir() {
+                continue;
+            }
+            let mut files = Vec::new();
+            collect(dir, dir, 0, &mut files)?;
+            if !files.is_empty() {
+                used.push(dir.display().to_string());
+            }
+            for (name, path) in files {
+                chosen.insert(name, Source::File(path));
+            }
+        }
+        let mut prompts = HashMap::with_capacity(chosen.len());
         let mut errors = Vec::new();
-        for (name, path) in files {
-            match Prompt::load(name.clone(), &path) {
+        let mut from_files = 0;
+        for (name, source) in chosen {
+            let loaded = match source {
+                Source::Builtin(bytes) => {
+                    let shown = PathBuf::from(format!("(built-in prompts)/{name}.wav"));
+                    Prompt::from_wav_bytes(name.clone(), bytes, &shown)
+                }
+                Source::File(path) => {
+                    from_files += 1;
+                    Prompt::load(name.clone(), &path)
+                }
+            };
+            match loaded {
                 Ok(p) => {
                     prompts.insert(name, Arc::new(p));
                 }
                 Err(e) => errors.push(e),
             }
         }
+        let root = layers.last().map(|(d, _)| d.clone()).unwrap_or_default();
         match errors.len() {
             0 => {
-                tracing::info!(dir = %root.display(), count = prompts.len(), "prompts loaded");
-                Ok(Self { root, prompts })
+                tracing::info!(
+                    dirs = %used.join(" "),
+                    built_in = prompts.len() - from_files,
+                    from_files,
+                    "prompts loaded"
+                );
+                Ok(Self {
+                    root,
+                    builtin,
+                    layers: layers.to_vec(),
+                    prompts,
+                })
             }
             1 => Err(errors.remove(0)),
             _ => Err(PromptError::Several(errors)),
         }
     }
 
-    /// A fresh cache from the same directory; `self` stays valid, and so do
+    /// A fresh cache from the same sources; `self` stays valid, and so do
     /// the prompts calls already hold.
     pub fn reload(&self) -> Result<Self, PromptError> {
-        Self::load_dir(self.root.clone())
+        Self::load_layers(self.builtin, &self.layers)
     }
 
     /// The prompt called `name`, shared.
@@ -75,7 +134,7 @@ impl PromptCache {
         self.prompts.is_empty()
     }
 
-    /// The directory this cache was loaded from.
+    /// The topmost directory this cache was loaded from (empty: none).
     pub fn root(&self) -> &Path {
         &self.root
     }

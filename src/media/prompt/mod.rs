@@ -86,6 +86,20 @@ impl Prompt {
         Ok(Self::from_pcm(name, load_wav(path)?))
     }
 
+    /// Convert one WAV held in memory (a prompt built into the binary);
+    /// `path` names it in errors.
+    pub fn from_wav_bytes(
+        name: impl Into<String>,
+        bytes: &[u8],
+        path: &Path,
+    ) -> Result<Self, PromptError> {
+        let reader = hound::WavReader::new(std::io::Cursor::new(bytes));
+        Ok(Self::from_pcm(
+            name,
+            decode_wav(reader.map_err(|e| classify(path, e))?, path)?,
+        ))
+    }
+
     /// The cache key, e.g. `en/greeting-hello`.
     pub fn name(&self) -> &str {
         &self.name
@@ -113,7 +127,14 @@ impl Prompt {
 
 /// Read a WAV file as 8 kHz mono 16-bit samples, converting if needed.
 pub fn load_wav(path: &Path) -> Result<Vec<i16>, PromptError> {
-    let mut reader = hound::WavReader::open(path).map_err(|e| classify(path, e))?;
+    let reader = hound::WavReader::open(path).map_err(|e| classify(path, e))?;
+    decode_wav(reader, path)
+}
+
+fn decode_wav<R: std::io::Read>(
+    mut reader: hound::WavReader<R>,
+    path: &Path,
+) -> Result<Vec<i16>, PromptError> {
     let spec = reader.spec();
     if !(4000..=192_000).contains(&spec.sample_rate) {
         return Err(PromptError::BadRate {

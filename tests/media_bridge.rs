@@ -97,6 +97,18 @@ async fn listen(sock: &UdpSocket, quiet: Duration) -> Vec<(RtpHeader, Vec<u8>)> 
     got
 }
 
+/// Packets received for `span` (a stream that does not stop, e.g. music).
+async fn listen_for(sock: &UdpSocket, span: Duration) -> Vec<(RtpHeader, Vec<u8>)> {
+    let mut buf = [0u8; 1500];
+    let mut got = Vec::new();
+    let end = tokio::time::Instant::now() + span;
+    while let Ok(Ok((n, _))) = tokio::time::timeout_at(end, sock.recv_from(&mut buf)).await {
+        let p = rtp::parse(&buf[..n]).unwrap();
+        got.push((p.header, p.payload.to_vec()));
+    }
+    got
+}
+
 fn decode(codec: Codec, packets: &[(RtpHeader, Vec<u8>)], pt: u8) -> Vec<i16> {
     let bytes: Vec<u8> = packets
         .iter()
@@ -582,4 +594,78 @@ async fn rtp_timeouts_are_still_reported_by_each_bridged_leg() {
         assert!(matches!(ev, MediaEvent::RtpTimeout { .. }), "{ev:?}");
     }
     assert!(t0.elapsed() <= DEFAULT_RTP_TIMEOUT + Duration::from_millis(100));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_holding_gives_the_caller_music_then_the_voices_return() {
+    let ports = allocator();
+    let caller = phone(&ports, Codec::Pcmu, Some(101)).await;
+    let agent = phone(&ports, Codec::Pcma, Some(96)).await;
+    hello(&caller, Codec::Pcmu).await;
+    hello(&agent, Codec::Pcma).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let b = session::bridge(&caller.media.handle, &agent.media.handle, None)
+        .await
+        .unwrap();
+    // The agent's phone sends a re-INVITE with sendonly: the call task holds
+    // the agent's leg and gives the caller music.
+    agent.media.handle.send(MediaCommand::Hold).await.unwrap();
+    let music = prompt("beep");
+    caller
+        .media
+        .handle
+        .play_loop(vec![music.clone()])
+        .await
+        .unwrap();
+    let t1 = talk(
+        caller.sock.clone(),
+        caller.local,
+        Codec::Pcmu,
+        tone(440.0, 8000),
+        1,
+    );
+    let t2 = talk(
+        agent.sock.clone(),
+        agent.local,
+        Codec::Pcma,
+        tone(1000.0, 8000),
+        2,
+    );
+    let (_, _, at_caller, at_agent) = tokio::join!(
+        t1,
+        t2,
+        listen_for(&caller.sock, Duration::from_millis(1300)),
+        listen_for(&agent.sock, Duration::from_millis(1300))
+    );
+    assert!(at_agent.is_empty(), "nothing to a leg on hold");
+    let heard = decode(Codec::Pcmu, &at_caller, 0);
+    assert!(heard.len() >= 8000, "the music goes on: {}", heard.len());
+    assert!(
+        best_correlation(&heard[..music.pcm().len()], music.pcm()) > 0.99,
+        "the caller hears the music, not the agent"
+    );
+    // Resume: music off, the voices are back, numbering continuous.
+    agent.media.handle.send(MediaCommand::Resume).await.unwrap();
+    caller
+        .media
+        .handle
+        .send(MediaCommand::StopPlayback)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t2 = talk(
+        agent.sock.clone(),
+        agent.local,
+        Codec::Pcma,
+        tone(1000.0, 1600),
+        3,
+    );
+    let (_, back) = tokio::join!(t2, listen(&caller.sock, Duration::from_millis(300)));
+    assert_eq!(back.len(), 10);
+    let mut all = at_caller.clone();
+    all.extend(back.iter().cloned());
+    assert_continuous(&all);
+    let heard = decode(Codec::Pcmu, &back, 0);
+    assert!(energy_at(&heard, 1000.0) > 0.9, "the agent again");
+    assert_eq!(b.stop().await.end, BridgeEnd::Stopped);
 }

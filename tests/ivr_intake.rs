@@ -308,11 +308,7 @@ mod live {
         let data = tempfile::tempdir().unwrap();
         let (store, _replayer) = TicketStore::open(pool, data.path(), 20).await.unwrap();
         let config = Config::default();
-        let flow = load_checked(
-            &FlowPaths::new("config/ivr.toml", "prompts"),
-            &config,
-        )
-        .unwrap();
+        let flow = load_checked(&FlowPaths::new("config/ivr.toml", "prompts"), &config).unwrap();
         let received = Utc::now();
         let facts = CallFacts {
             call_id: call_id.into(),

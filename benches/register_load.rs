@@ -151,7 +151,7 @@ impl Phone {
             return Err("no challenge");
         }
         // Half the agents answer SHA-256, half MD5.
-        let want = if s.i % 2 == 0 {
+        let want = if s.i.is_multiple_of(2) {
             Algorithm::Sha256
         } else {
             Algorithm::Md5

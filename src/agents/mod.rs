@@ -2,6 +2,7 @@
 //! reached (registered bindings) and what state they are in, stored in
 //! PostgreSQL.
 //!
+//! - [`follow`]: a view of the roster now and after every change (NOTIFY).
 //! - [`feature`]: the feature codes agents dial (`*50` .. `*53`).
 //! - [`model`]: typed IDs, tiers and states shared by the registrar, the
 //!   routing core, the CLI and the admin API; the records the store reads
@@ -18,6 +19,7 @@
 
 pub mod bindings;
 pub mod feature;
+pub mod follow;
 pub mod model;
 pub mod report;
 mod rows;

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::registrar::{Contact, RegistrarHandle};
 use super::{CallEvent, CallHandle};
+use crate::agents::follow::follow;
 use crate::agents::{Actor, AgentEntry, AgentId, AgentState, AgentStore, Cause, Tier};
 use crate::routing::actor::{self as routing_actor, RoutingHandle};
 use crate::routing::io::{Input, Output, StateReason};
@@ -173,63 +174,26 @@ async fn run(
         known: HashMap::new(),
         writes,
     };
-    let (roster_tx, mut roster_rx) = mpsc::channel::<Vec<AgentEntry>>(4);
-    let follower = tokio::spawn(follow_agents(setup.agents, roster_tx, stop.clone()));
+    // The roster with its bindings, now and after every change.
+    let (roster_tx, mut roster_rx) = mpsc::channel::<(Vec<AgentEntry>, bool)>(4);
+    let follower = tokio::spawn(follow(
+        setup.agents,
+        Duration::from_millis(50),
+        |s| async move { s.list().await },
+        roster_tx,
+        stop.clone(),
+    ));
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             Some(cmd) = commands.recv() => desk.on_command(cmd).await,
             Some(out) = outputs.recv() => desk.on_output(out).await,
-            Some(roster) = roster_rx.recv() => desk.sync(roster).await,
+            Some((roster, _)) = roster_rx.recv() => desk.sync(roster).await,
         }
     }
     follower.abort();
     drop(desk);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
-}
-
-/// The roster with its bindings, now and after every change (debounced).
-async fn follow_agents(
-    store: AgentStore,
-    out: mpsc::Sender<Vec<AgentEntry>>,
-    stop: CancellationToken,
-) {
-    loop {
-        let mut listener = store.listen().await.ok();
-        match store.list().await {
-            Ok(all) => {
-                if out.send(all).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "desk: roster not readable; retrying"),
-        }
-        let Some(l) = listener.as_mut() else {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_secs(3)) => continue,
-            }
-        };
-        loop {
-            let note = tokio::select! {
-                _ = stop.cancelled() => return,
-                n = l.recv() => n,
-            };
-            if note.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            while l.next_buffered().is_some() {}
-            match store.list().await {
-                Ok(all) => {
-                    if out.send(all).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "desk: roster reload failed"),
-            }
-        }
-    }
 }
 
 /// Agent state changes made by routing, and claims, written in order (a

@@ -166,10 +166,7 @@ impl Dispatcher {
 
     fn on_inbound(&mut self, inbound: Inbound) {
         let now = Instant::now();
-        let rel = match inbound.kind {
-            Kind::Udp => Reliability::Unreliable,
-            Kind::Tcp => Reliability::Reliable,
-        };
+        let rel = reliability(inbound.kind);
         match inbound.message {
             Message::Request(req) => match self.table.on_request(now, req, rel) {
                 Incoming::New(key) => {
@@ -209,14 +206,8 @@ impl Dispatcher {
                 reply,
                 done,
             } => {
-                let kind = match reply {
-                    ReplyTo::Udp(_) => Kind::Udp,
-                    ReplyTo::Tcp(_) => Kind::Tcp,
-                };
-                let rel = match kind {
-                    Kind::Udp => Reliability::Unreliable,
-                    Kind::Tcp => Reliability::Reliable,
-                };
+                let kind = kind_of(&reply);
+                let rel = reliability(kind);
                 let key = self.table.send_request(now, *request, rel);
                 self.routes.insert(key.clone(), Route { reply, dest, kind });
                 if let Some(done) = done {
@@ -229,23 +220,14 @@ impl Dispatcher {
                 reply,
                 call,
             } => {
-                let kind = match reply {
-                    ReplyTo::Udp(_) => Kind::Udp,
-                    ReplyTo::Tcp(_) => Kind::Tcp,
-                };
-                let rel = match kind {
-                    Kind::Udp => Reliability::Unreliable,
-                    Kind::Tcp => Reliability::Reliable,
-                };
+                let kind = kind_of(&reply);
+                let rel = reliability(kind);
                 let key = self.table.send_invite(now, *request, rel);
                 self.routes.insert(key.clone(), Route { reply, dest, kind });
                 self.uac.insert(key, call);
             }
             ToDispatch::Cancel { invite, request } => {
-                let rel = match self.routes.get(&invite).map(|r| r.kind) {
-                    Some(Kind::Tcp) => Reliability::Reliable,
-                    _ => Reliability::Unreliable,
-                };
+                let rel = reliability(self.routes.get(&invite).map_or(Kind::Udp, |r| r.kind));
                 if let Some(key) = self.table.cancel(now, &invite, *request, rel) {
                     if let Some(route) = self.routes.get(&invite) {
                         let route = Route {
@@ -525,5 +507,21 @@ impl Dispatcher {
         self.invites.insert(key, dialog);
         self.stats.send_modify(|s| s.calls_started += 1);
         tokio::spawn(session::run(setup, rx, self.to_dispatch.clone()));
+    }
+}
+
+/// The transport a reply handle sends over.
+fn kind_of(reply: &ReplyTo) -> Kind {
+    match reply {
+        ReplyTo::Udp(_) => Kind::Udp,
+        ReplyTo::Tcp(_) => Kind::Tcp,
+    }
+}
+
+/// Whether transactions over `kind` retransmit themselves (UDP) or not.
+fn reliability(kind: Kind) -> Reliability {
+    match kind {
+        Kind::Udp => Reliability::Unreliable,
+        Kind::Tcp => Reliability::Reliable,
     }
 }

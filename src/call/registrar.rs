@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::ToDispatch;
+use crate::agents::follow::follow;
 use crate::agents::model::{Actor, BindingRecord, Credentials, Transport};
 use crate::agents::{AgentId, AgentStore};
 use crate::config::AgentsConfig;
@@ -254,8 +255,15 @@ async fn run(
         writes,
         keepalive_tx,
     };
-    let (roster_tx, mut roster_rx) = mpsc::channel::<Vec<Credentials>>(4);
-    let roster_task = tokio::spawn(follow_roster(r.store.clone(), roster_tx, stop.clone()));
+    // The digest hashes, now and after every roster change.
+    let (roster_tx, mut roster_rx) = mpsc::channel::<(Vec<Credentials>, bool)>(4);
+    let roster_task = tokio::spawn(follow(
+        r.store.clone(),
+        Duration::from_millis(200),
+        |s| async move { s.all_credentials().await },
+        roster_tx,
+        stop.clone(),
+    ));
     r.load_bindings().await;
     let mut keepalive = tokio::time::interval(r.config.keepalive_interval.as_duration());
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -265,7 +273,11 @@ async fn run(
             _ = stop.cancelled() => break,
             Some(cmd) = commands.recv() => r.on_command(cmd),
             Some(result) = keepalive_rx.recv() => r.on_keepalive(result),
-            Some(roster) = roster_rx.recv() => r.set_roster(roster),
+            Some((roster, first)) = roster_rx.recv() => {
+                let what = if first { "roster loaded" } else { "roster reloaded" };
+                tracing::info!(agents = roster.len(), "{what}");
+                r.set_roster(roster);
+            }
             _ = keepalive.tick() => r.send_keepalives(),
             _ = sweep.tick() => r.sweep(Utc::now()),
         }
@@ -273,67 +285,6 @@ async fn run(
     roster_task.abort();
     drop(r);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
-}
-
-/// Load the roster's digest hashes now, and again whenever the roster
-/// changes (`NOTIFY hotline_agents` from the CLI, the API or another
-/// daemon). A database that is down is retried every few seconds.
-async fn follow_roster(
-    store: AgentStore,
-    out: mpsc::Sender<Vec<Credentials>>,
-    stop: CancellationToken,
-) {
-    loop {
-        let mut listener = match store.listen().await {
-            Ok(l) => Some(l),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for roster changes; retrying");
-                None
-            }
-        };
-        match store.all_credentials().await {
-            Ok(all) => {
-                tracing::info!(agents = all.len(), "roster loaded");
-                if out.send(all).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot load the roster; retrying"),
-        }
-        let Some(l) = listener.as_mut() else {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_secs(3)) => continue,
-            }
-        };
-        loop {
-            let note = tokio::select! {
-                _ = stop.cancelled() => return,
-                n = l.recv() => n,
-            };
-            match note {
-                Ok(_) => {
-                    // Changes come in bursts (a state change per call):
-                    // let them settle, then load once.
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    while l.next_buffered().is_some() {}
-                    match store.all_credentials().await {
-                        Ok(all) => {
-                            tracing::info!(agents = all.len(), "roster reloaded");
-                            if out.send(all).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "cannot reload the roster"),
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "roster listener lost; reconnecting");
-                    break;
-                }
-            }
-        }
-    }
 }
 
 async fn write_in_order(mut rx: mpsc::Receiver<Write>, store: AgentStore) {

@@ -10,11 +10,13 @@
 pub mod uac;
 pub mod uas;
 
+use tokio::sync::mpsc;
+
 use crate::media::dtmf::DtmfDigit;
-use crate::sip::message::Request;
+use crate::sip::message::{Request, Response};
 use crate::sip::transaction::TransactionKey;
 
-use super::EndReason;
+use super::{EndReason, ToDispatch};
 
 /// What a leg tells the call's session.
 #[derive(Debug)]
@@ -36,4 +38,34 @@ pub enum LegEvent {
         request: Box<Request>,
         offer: Option<Vec<u8>>,
     },
+}
+
+/// Answer the request of server transaction `key` (either leg's).
+pub(crate) async fn respond(
+    dispatch: &mpsc::Sender<ToDispatch>,
+    key: TransactionKey,
+    resp: Response,
+) {
+    let _ = dispatch
+        .send(ToDispatch::Respond {
+            key,
+            response: Box::new(resp),
+        })
+        .await;
+}
+
+/// The key an in-dialog INFO carries (`application/dtmf-relay` or
+/// `application/dtmf`), if any; answered 200 either way.
+pub(crate) async fn answer_info(
+    dispatch: &mpsc::Sender<ToDispatch>,
+    key: TransactionKey,
+    req: &Request,
+) -> Option<LegEvent> {
+    let digit = crate::media::dtmf::info::parse_info(
+        req.headers().get("Content-Type").unwrap_or(""),
+        &String::from_utf8_lossy(req.body()),
+    )
+    .ok();
+    respond(dispatch, key, Response::for_request(req, 200, "OK")).await;
+    digit.map(LegEvent::Digit)
 }

@@ -287,16 +287,7 @@ impl UacLeg {
                     .await;
                 Some(LegEvent::Ended(EndReason::CallerHungUp))
             }
-            Method::Info => {
-                let digit = crate::media::dtmf::info::parse_info(
-                    req.headers().get("Content-Type").unwrap_or(""),
-                    &String::from_utf8_lossy(req.body()),
-                )
-                .ok();
-                self.respond(key, Response::for_request(&req, 200, "OK"))
-                    .await;
-                digit.map(LegEvent::Digit)
-            }
+            Method::Info => super::answer_info(&self.dispatch, key, &req).await,
             Method::Invite | Method::Update => Some(LegEvent::Offer {
                 key,
                 request: Box::new(req),
@@ -351,14 +342,8 @@ impl UacLeg {
             .await;
     }
 
-    async fn respond(&self, key: TransactionKey, response: Response) {
-        let _ = self
-            .dispatch
-            .send(ToDispatch::Respond {
-                key,
-                response: Box::new(response),
-            })
-            .await;
+    async fn respond(&self, key: TransactionKey, resp: Response) {
+        super::respond(&self.dispatch, key, resp).await;
     }
 }
 

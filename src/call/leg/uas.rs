@@ -247,16 +247,7 @@ impl UasLeg {
                 self.state = UasState::Done;
                 Some(LegEvent::Ended(EndReason::CallerHungUp))
             }
-            Method::Info => {
-                let digit = crate::media::dtmf::info::parse_info(
-                    req.headers().get("Content-Type").unwrap_or(""),
-                    &String::from_utf8_lossy(req.body()),
-                )
-                .ok();
-                self.respond(key, Response::for_request(&req, 200, "OK"))
-                    .await;
-                digit.map(LegEvent::Digit)
-            }
+            Method::Info => super::answer_info(&self.dispatch, key, &req).await,
             Method::Invite if self.state == UasState::Answered => {
                 if accepted.session_timer.is_some() {
                     self.session_timer = accepted.session_timer;
@@ -421,13 +412,7 @@ impl UasLeg {
     }
 
     async fn respond(&self, key: TransactionKey, resp: Response) {
-        let _ = self
-            .dispatch
-            .send(ToDispatch::Respond {
-                key,
-                response: Box::new(resp),
-            })
-            .await;
+        super::respond(&self.dispatch, key, resp).await;
     }
 }
 

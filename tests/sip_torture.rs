@@ -290,12 +290,15 @@ fn escaped_headers_in_the_request_uri_get_400_never_2xx() {
 
 #[test]
 fn unknown_schemes_in_other_headers_are_fine_where_no_dialog_is_made() {
-    // unksm2 is a REGISTER (refused for the method: no registrar yet), but its odd To/From/
-    // Contact schemes parse, and the same headers on an OPTIONS pass.
+    // unksm2 is a REGISTER: its odd To/From/Contact schemes parse and pass
+    // validation; the registrar refuses the non-SIP address-of-record (To)
+    // with 416, before any challenge.
     let r = request("unksm2");
     assert_eq!(r.to().uri.scheme(), "isbn");
     assert_eq!(r.contacts()[0].uri.scheme(), "name");
-    assert_eq!(refused("unksm2").status(), 405);
+    assert!(validate_request(&r, &Policy::default(), |_| false).is_ok());
+    let refusal = hotline::sip::registrar::check_aor(&r).unwrap_err();
+    assert_eq!(refusal.status(), 416);
 }
 
 #[test]

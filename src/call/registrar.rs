@@ -472,6 +472,10 @@ impl Registrar {
         kind: Kind,
         reply: ReplyTo,
     ) -> Response {
+        if let Err(refusal) = registrar::check_aor(req) {
+            tracing::info!(code = %refusal.code(), error = %refusal, "REGISTER refused");
+            return registrar::refusal_response(req, &refusal);
+        }
         let agent = match self.check(req, ChallengeKind::Www, source) {
             Ok(a) => a,
             Err(resp) => return resp,

@@ -165,6 +165,9 @@ pub enum Refusal {
     OutOfOrder,
     #[error("HL-REG-403 more than {max} bindings")]
     TooManyBindings { max: usize },
+    /// The address-of-record (To) is not a SIP URI (RFC 4475 `unksm2`).
+    #[error("HL-REG-416 the To of a REGISTER must be a sip: or sips: address, not `{0}:`")]
+    UnsupportedScheme(String),
 }
 
 impl Refusal {
@@ -174,12 +177,23 @@ impl Refusal {
             Refusal::IntervalTooBrief { .. } => 423,
             Refusal::OutOfOrder => 500,
             Refusal::TooManyBindings { .. } => 403,
+            Refusal::UnsupportedScheme(_) => 416,
         }
     }
 
     /// Stable searchable code, e.g. `HL-REG-423`.
     pub fn code(&self) -> String {
         format!("HL-REG-{}", self.status())
+    }
+}
+
+/// A REGISTER's address-of-record (its To) must be a SIP URI (RFC 3261
+/// §10.3 step 3); checked before the challenge, as nothing could be
+/// registered anyway.
+pub fn check_aor(req: &Request) -> Result<(), Refusal> {
+    match req.to().uri.scheme() {
+        "sip" | "sips" => Ok(()),
+        other => Err(Refusal::UnsupportedScheme(other.chars().take(32).collect())),
     }
 }
 

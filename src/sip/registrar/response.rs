@@ -26,6 +26,7 @@ pub fn refusal_response(req: &Request, refusal: &Refusal) -> Response {
         Refusal::TooManyBindings { .. } => "Forbidden (too many bindings)",
         Refusal::OutOfOrder => "Server Internal Error (CSeq out of order)",
         Refusal::BadRequest(_) => "Bad Request (Contact or Expires)",
+        Refusal::UnsupportedScheme(_) => "Unsupported URI Scheme",
     };
     let mut resp = Response::for_request(req, refusal.status(), reason);
     if let Refusal::IntervalTooBrief { min_expires } = refusal {

@@ -258,3 +258,63 @@ async fn a_busy_agent_is_skipped_unpaused_and_a_caller_who_hangs_up_in_the_queue
         "the ticket's history: {actions:?}"
     );
 }
+
+#[tokio::test]
+async fn an_agent_who_lets_it_ring_is_cancelled_and_paused_for_no_answer() {
+    let flow = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flows/route-quick.toml");
+    let config = format!(
+        "[answer]\nafter_rings = 0\n[ivr]\nflow = \"{}\"\n[agents]\nmin_expires = \"1s\"\n[routing]\nring_timeout = \"3s\"\nmax_misses = 1\n",
+        flow.display()
+    );
+    let (d, store, ids) =
+        start_with_tiers(&config, &[("slowagent", "pass-slow-1", &[Tier::L1][..])]).await;
+    let sip = d.sip;
+    // Rings for 20 s before it would answer: longer than the ring timeout.
+    let agent = tokio::spawn(async move {
+        pjsua::run(
+            &PjsuaRun {
+                answer_within: 60.0,
+                answer_after: 20.0,
+                talk_secs: 1.0,
+                ..PjsuaRun::register(sip, "slowagent", "pass-slow-1")
+            },
+            Duration::from_secs(90),
+        )
+        .await
+    });
+    bindings_when(&store, ids[0], |b| b.len() == 1, T).await;
+    d.wait_line(
+        |l| l.contains("agent state") && l.contains("to=available"),
+        T,
+    )
+    .await;
+    let who = hotline::callgen::CallerId {
+        user: "5550177".into(),
+        display: None,
+        anonymous: false,
+    };
+    let mut caller = hotline::callgen::Caller::dial(d.sip, &who, T)
+        .await
+        .unwrap();
+    assert!(caller.wait_for_prompt_start(T).await);
+    caller.press("3").await.unwrap(); // minor: L1
+    d.wait_line(
+        |l| l.contains("ringing agent") && l.contains("slowagent"),
+        T,
+    )
+    .await;
+    // The ring timeout (3 s): CANCEL, a miss, and with max_misses = 1 the
+    // agent is paused "no answer".
+    let events = agent.await.unwrap();
+    assert!(
+        events.iter().any(|e| e["event"] == "cancelled"),
+        "the agent's phone was cancelled: {events:?}"
+    );
+    assert_eq!(
+        state_when(&store, "slowagent", AgentState::Paused).await,
+        AgentState::Paused
+    );
+    let entry = store.get(&"slowagent".parse().unwrap()).await.unwrap();
+    assert_eq!(entry.agent.state_reason.as_deref(), Some("no answer"));
+    caller.hang_up().await.unwrap();
+}

@@ -27,6 +27,8 @@ pub struct PjsuaRun<'a> {
     pub talk_secs: f64,
     /// Busy mode: wait this long for a call and refuse it with 486.
     pub refuse_within: f64,
+    /// In answer mode, ring (180) this long before answering.
+    pub answer_after: f64,
 }
 
 impl<'a> PjsuaRun<'a> {
@@ -45,6 +47,7 @@ impl<'a> PjsuaRun<'a> {
             play: None,
             talk_secs: 0.0,
             refuse_within: 0.0,
+            answer_after: 0.0,
         }
     }
 }
@@ -71,6 +74,9 @@ pub async fn run(args: &PjsuaRun<'_>, limit: Duration) -> Vec<Value> {
     if args.answer_within > 0.0 {
         cmd.args(["--answer", "--wait-call", &args.answer_within.to_string()])
             .args(["--talk", &args.talk_secs.to_string()]);
+    }
+    if args.answer_after > 0.0 {
+        cmd.args(["--answer-after", &args.answer_after.to_string()]);
     }
     if args.refuse_within > 0.0 {
         cmd.args(["--wait-call", &args.refuse_within.to_string()]);

@@ -22,8 +22,9 @@ def emit(**kv):
 
 
 class Account(pj.Account):
-    def __init__(self, answer=None):
+    def __init__(self, answer=None, answer_after=0.0):
         super().__init__()
+        self.answer_after = answer_after
         self.reg = []
         # (record, play) for incoming calls, or None to refuse them.
         self.answer = answer
@@ -51,7 +52,9 @@ class Account(pj.Account):
         emit(event="incoming", answered=True, **{"from": headers.get("from")},
              ticket=headers.get("x-hotline-ticket"), severity=headers.get("x-hotline-severity"))
         op = pj.CallOpParam()
-        op.statusCode = 200
+        # With --answer-after the phone rings first (180) and answers later,
+        # unless the call is cancelled meanwhile.
+        op.statusCode = 180 if self.answer_after > 0 else 200
         call.answer(op)
 
     def onRegState(self, prm):
@@ -130,6 +133,7 @@ def main():
     ap.add_argument("--play", help="WAV the agent says into an answered call")
     ap.add_argument("--talk", type=float, default=5.0, help="seconds before the agent hangs up (0: wait for BYE)")
     ap.add_argument("--wait-call", type=float, default=0.0, help="seconds to wait for an incoming call")
+    ap.add_argument("--answer-after", type=float, default=0.0, help="ring this long before answering")
     args = ap.parse_args()
 
     ep = pj.Endpoint()
@@ -165,7 +169,7 @@ def main():
     acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
     cred = pj.AuthCredInfo("digest", "*", args.user, 0, args.password)
     acfg.sipConfig.authCreds.append(cred)
-    acc = Account((args.record, args.play) if args.answer else None)
+    acc = Account((args.record, args.play) if args.answer else None, args.answer_after)
     acc.create(acfg)
     ok = pump(ep, lambda: len(acc.reg) > 0, 10)
     if not ok:
@@ -184,7 +188,15 @@ def main():
         pump(ep, lambda: len(acc.incoming) > 0 or acc.refused > 0, args.wait_call)
         if acc.incoming:
             c = acc.incoming[0]
-            pump(ep, lambda: c.state == "CONFIRMED", 10)
+            if args.answer_after > 0:
+                pump(ep, lambda: c.state == "DISCONNECTED", args.answer_after)
+                if c.state == "DISCONNECTED":
+                    emit(event="cancelled")
+                else:
+                    op = pj.CallOpParam()
+                    op.statusCode = 200
+                    c.answer(op)
+            pump(ep, lambda: c.state in ("CONFIRMED", "DISCONNECTED"), 10)
             if args.talk > 0:
                 pump(ep, lambda: c.state == "DISCONNECTED", args.talk)
                 if c.state != "DISCONNECTED":

@@ -24,6 +24,35 @@ fn config() -> String {
     )
 }
 
+/// The agent's phone registered and the desk knows them available.
+async fn agent_ready(
+    d: &common::daemon::Daemon,
+    store: &hotline::agents::AgentStore,
+    id: hotline::agents::AgentId,
+) {
+    bindings_when(store, id, |b| b.len() == 1, T).await;
+    d.wait_line(
+        |l| l.contains("agent state") && l.contains("to=available"),
+        T,
+    )
+    .await;
+}
+
+/// The built-in caller, answered, choosing the minor severity (tier L1).
+async fn minor_caller(d: &common::daemon::Daemon, user: &str) -> hotline::callgen::Caller {
+    let who = hotline::callgen::CallerId {
+        user: user.into(),
+        display: None,
+        anonymous: false,
+    };
+    let mut caller = hotline::callgen::Caller::dial(d.sip, &who, T)
+        .await
+        .unwrap();
+    assert!(caller.wait_for_prompt_start(T).await);
+    caller.press("3").await.unwrap(); // minor: L1
+    caller
+}
+
 #[tokio::test]
 async fn a_critical_caller_reaches_the_l3_agent_bridged_both_ways() {
     let (d, store, ids) = start_with_tiers(
@@ -183,23 +212,8 @@ async fn a_busy_agent_is_skipped_unpaused_and_a_caller_who_hangs_up_in_the_queue
         )
         .await
     });
-    bindings_when(&store, ids[0], |b| b.len() == 1, T).await;
-    d.wait_line(
-        |l| l.contains("agent state") && l.contains("to=available"),
-        T,
-    )
-    .await;
-
-    let who = hotline::callgen::CallerId {
-        user: "5550199".into(),
-        display: None,
-        anonymous: false,
-    };
-    let mut caller = hotline::callgen::Caller::dial(d.sip, &who, T)
-        .await
-        .unwrap();
-    assert!(caller.wait_for_prompt_start(T).await);
-    caller.press("3").await.unwrap(); // minor: L1
+    agent_ready(&d, &store, ids[0]).await;
+    let caller = minor_caller(&d, "5550199").await;
     d.wait_line(|l| l.contains("queued") && l.contains("tier=L1"), T)
         .await;
     // The phone says 486: routing moves on without pausing the agent.
@@ -282,22 +296,8 @@ async fn an_agent_who_lets_it_ring_is_cancelled_and_paused_for_no_answer() {
         )
         .await
     });
-    bindings_when(&store, ids[0], |b| b.len() == 1, T).await;
-    d.wait_line(
-        |l| l.contains("agent state") && l.contains("to=available"),
-        T,
-    )
-    .await;
-    let who = hotline::callgen::CallerId {
-        user: "5550177".into(),
-        display: None,
-        anonymous: false,
-    };
-    let mut caller = hotline::callgen::Caller::dial(d.sip, &who, T)
-        .await
-        .unwrap();
-    assert!(caller.wait_for_prompt_start(T).await);
-    caller.press("3").await.unwrap(); // minor: L1
+    agent_ready(&d, &store, ids[0]).await;
+    let caller = minor_caller(&d, "5550177").await;
     d.wait_line(
         |l| l.contains("ringing agent") && l.contains("slowagent"),
         T,

@@ -318,3 +318,89 @@ async fn an_agent_who_lets_it_ring_is_cancelled_and_paused_for_no_answer() {
     assert_eq!(entry.agent.state_reason.as_deref(), Some("no answer"));
     caller.hang_up().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_l1_agent_escalates_with_star_2_and_the_caller_reaches_l2() {
+    let (d, store, ids) = start_with_tiers(
+        &config(),
+        &[
+            ("firstline", "pass-first-1", &[Tier::L1][..]),
+            ("specialist", "pass-second-2", &[Tier::L2][..]),
+        ],
+    )
+    .await;
+    let sip = d.sip;
+    // L1 answers and presses *2; it is hung up by hotline (talk 0: waits).
+    let l1 = tokio::spawn(async move {
+        pjsua::run(
+            &PjsuaRun {
+                answer_within: 60.0,
+                dtmf: Some("*2"),
+                ..PjsuaRun::register(sip, "firstline", "pass-first-1")
+            },
+            Duration::from_secs(120),
+        )
+        .await
+    });
+    agent_ready(&d, &store, ids[0]).await;
+    // L2 answers and hangs up after 3 s.
+    let l2 = tokio::spawn(async move {
+        pjsua::run(
+            &PjsuaRun {
+                answer_within: 60.0,
+                talk_secs: 3.0,
+                ..PjsuaRun::register(sip, "specialist", "pass-second-2")
+            },
+            Duration::from_secs(120),
+        )
+        .await
+    });
+    bindings_when(&store, ids[1], |b| b.len() == 1, T).await;
+    assert_eq!(
+        state_when(&store, "specialist", AgentState::Available).await,
+        AgentState::Available
+    );
+    let caller = minor_caller(&d, "5550155").await;
+    d.wait_line(
+        |l| l.contains("escalated by the agent") && l.contains("to=L2"),
+        T,
+    )
+    .await;
+    d.wait_line(
+        |l| l.contains("ringing agent") && l.contains("specialist"),
+        T,
+    )
+    .await;
+    assert!(
+        caller.wait_hangup(Duration::from_secs(30)).await,
+        "the L2 agent's hang-up ends the call"
+    );
+    let l1 = l1.await.unwrap();
+    assert!(l1.iter().any(|e| e["event"] == "dtmf"), "{l1:?}");
+    assert_eq!(
+        pjsua::call_states(&l1).last().map(String::as_str),
+        Some("DISCONNECTED"),
+        "hotline hung up the escalating agent: {l1:?}"
+    );
+    let l2 = l2.await.unwrap();
+    assert!(
+        pjsua::call_states(&l2).iter().any(|s| s == "CONFIRMED"),
+        "the L2 agent took the call: {l2:?}"
+    );
+    let pool = store.pool();
+    let (agent, tier): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT assigned_agent, assigned_tier FROM tickets WHERE caller_number = '5550155'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(agent.as_deref(), Some("specialist"));
+    assert_eq!(tier.as_deref(), Some("L2"), "the ticket's tier follows");
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT e.action FROM ticket_events e JOIN tickets t ON t.number = e.ticket_number WHERE t.caller_number = '5550155'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(actions.iter().any(|a| a == "escalated"), "{actions:?}");
+}

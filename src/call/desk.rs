@@ -66,7 +66,12 @@ pub enum ToCall {
 }
 
 enum Command {
-    Enqueue { entry: NewEntry, call: CallHandle },
+    Enqueue {
+        entry: NewEntry,
+        call: CallHandle,
+        /// Escalated by the agent to this tier (ahead of the SLA order).
+        escalate_to: Option<Tier>,
+    },
     Input(Input),
 }
 
@@ -86,7 +91,24 @@ impl DeskHandle {
     /// [`CallEvent::Routing`] on `call`.
     pub fn enqueue(&self, entry: NewEntry, call: CallHandle) -> Result<(), DeskBusy> {
         self.tx
-            .try_send(Command::Enqueue { entry, call })
+            .try_send(Command::Enqueue {
+                entry,
+                call,
+                escalate_to: None,
+            })
+            .map_err(|_| DeskBusy)
+    }
+
+    /// Queue the caller again for tier `to`, sent there by their agent:
+    /// ahead of the SLA order (the desk's standard: escalate within 10
+    /// minutes).
+    pub fn escalate(&self, entry: NewEntry, to: Tier, call: CallHandle) -> Result<(), DeskBusy> {
+        self.tx
+            .try_send(Command::Enqueue {
+                entry,
+                call,
+                escalate_to: Some(to),
+            })
             .map_err(|_| DeskBusy)
     }
 
@@ -224,10 +246,18 @@ async fn write_states(mut rx: mpsc::Receiver<Write>, store: AgentStore) {
 impl Desk {
     async fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Enqueue { entry, call } => {
-                tracing::info!(ticket = %entry.ticket, severity = %entry.severity, tier = %entry.tier, "queued");
+            Command::Enqueue {
+                entry,
+                call,
+                escalate_to,
+            } => {
+                tracing::info!(ticket = %entry.ticket, severity = %entry.severity, tier = %entry.tier, escalated = ?escalate_to, "queued");
                 self.calls.insert(entry.id, call);
-                self.input(Input::Enqueue(entry)).await;
+                let input = match escalate_to {
+                    Some(to) => Input::Escalate { entry, to },
+                    None => Input::Enqueue(entry),
+                };
+                self.input(input).await;
             }
             Command::Input(input) => {
                 if let Input::OfferAnswered { entry, agent } = &input {

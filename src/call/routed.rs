@@ -124,6 +124,22 @@ impl Routed {
         self.connected.as_ref().map(|c| c.agent)
     }
 
+    /// The tier of the connected agent's offer.
+    pub fn agent_tier(&self) -> Option<Tier> {
+        self.connected.as_ref().map(|c| c.tier)
+    }
+
+    /// A fresh queue entry for the same caller (after an escalation), with
+    /// this one's context; this one must be finished first.
+    pub fn requeue(&self, entry: QueueEntryId) -> Routed {
+        Routed::new(entry, self.ticket, self.desk.clone(), self.ctx.clone())
+    }
+
+    /// The desk, to queue the caller again.
+    pub fn desk(&self) -> &DeskHandle {
+        &self.desk
+    }
+
     /// The connected agent's SIP user.
     pub fn agent_user(&self) -> Option<String> {
         self.connected.as_ref().map(|c| c.user.clone())

@@ -29,6 +29,8 @@ pub struct PjsuaRun<'a> {
     pub refuse_within: f64,
     /// In answer mode, ring (180) this long before answering.
     pub answer_after: f64,
+    /// In answer mode, press these keys 2 s into the call.
+    pub dtmf: Option<&'a str>,
 }
 
 impl<'a> PjsuaRun<'a> {
@@ -48,6 +50,7 @@ impl<'a> PjsuaRun<'a> {
             talk_secs: 0.0,
             refuse_within: 0.0,
             answer_after: 0.0,
+            dtmf: None,
         }
     }
 }
@@ -74,6 +77,9 @@ pub async fn run(args: &PjsuaRun<'_>, limit: Duration) -> Vec<Value> {
     if args.answer_within > 0.0 {
         cmd.args(["--answer", "--wait-call", &args.answer_within.to_string()])
             .args(["--talk", &args.talk_secs.to_string()]);
+    }
+    if let Some(keys) = args.dtmf {
+        cmd.args(["--dtmf", keys]);
     }
     if args.answer_after > 0.0 {
         cmd.args(["--answer-after", &args.answer_after.to_string()]);

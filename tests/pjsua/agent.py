@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--talk", type=float, default=5.0, help="seconds before the agent hangs up (0: wait for BYE)")
     ap.add_argument("--wait-call", type=float, default=0.0, help="seconds to wait for an incoming call")
     ap.add_argument("--answer-after", type=float, default=0.0, help="ring this long before answering")
+    ap.add_argument("--dtmf", help="keys the agent presses (RFC 4733) once the call is up")
+    ap.add_argument("--dtmf-after", type=float, default=2.0)
     args = ap.parse_args()
 
     ep = pj.Endpoint()
@@ -197,6 +199,11 @@ def main():
                     op.statusCode = 200
                     c.answer(op)
             pump(ep, lambda: c.state in ("CONFIRMED", "DISCONNECTED"), 10)
+            if args.dtmf and c.state == "CONFIRMED":
+                pump(ep, lambda: c.state == "DISCONNECTED", args.dtmf_after)
+                if c.state == "CONFIRMED":
+                    c.dialDtmf(args.dtmf)
+                    emit(event="dtmf", keys=args.dtmf)
             if args.talk > 0:
                 pump(ep, lambda: c.state == "DISCONNECTED", args.talk)
                 if c.state != "DISCONNECTED":

@@ -92,6 +92,8 @@ struct Call {
     bridge: Option<crate::media::session::BridgeHandle>,
     /// The agent's phone put the call on hold (the caller hears music).
     agent_on_hold: bool,
+    /// The agent's last keys, for the escalation codes `*2` and `*3`.
+    agent_keys: String,
     /// A freshly answered agent leg's media events, picked up by the loop.
     new_agent_events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
     dispatch: mpsc::Sender<ToDispatch>,
@@ -133,6 +135,7 @@ pub async fn run(
                 bridge: None,
                 new_agent_events: None,
                 agent_on_hold: false,
+                agent_keys: String::new(),
                 dispatch: dispatch.clone(),
                 end: None,
             };

@@ -223,9 +223,7 @@ impl Call {
                 self.intake_input(IvrInput::CallEnded).await;
                 self.hang_up(EndReason::FlowEnded).await;
             }
-            LegEvent::Digit(d) => {
-                tracing::info!(digit = %d.digit, "key from the agent");
-            }
+            LegEvent::Digit(d) => self.agent_key(d.digit).await,
             LegEvent::Offer {
                 key,
                 request,
@@ -264,9 +262,82 @@ impl Call {
                 tracing::warn!(?silent_for, "no RTP from the agent: the call was cut");
                 self.agent_dropped("rtp timeout").await;
             }
-            MediaEvent::Digit(d) => tracing::info!(digit = %d.digit, "key from the agent"),
+            MediaEvent::Digit(d) => self.agent_key(d.digit).await,
             _ => {}
         }
+    }
+
+    /// A key from the agent's phone: `*2` and `*3` send the caller to tier
+    /// L2 or L3 (the standard: a request beyond the agent's authority is
+    /// escalated within 10 minutes).
+    async fn agent_key(&mut self, key: char) {
+        tracing::info!(digit = %key, "key from the agent");
+        self.agent_keys.push(key);
+        if self.agent_keys.len() > 2 {
+            self.agent_keys.remove(0);
+        }
+        let to = match self.agent_keys.as_str() {
+            "*2" => Tier::L2,
+            "*3" => Tier::L3,
+            _ => return,
+        };
+        self.agent_keys.clear();
+        self.escalate(to).await;
+    }
+
+    /// Send the caller to tier `to`: the agent's leg ends (wrap-up), the
+    /// caller hears that a specialist is being connected, the ticket's tier
+    /// follows, and the caller is queued again ahead of the SLA order.
+    async fn escalate(&mut self, to: Tier) {
+        let Some(r) = self.routed.as_ref() else {
+            return;
+        };
+        let (Some(from), Some(by)) = (r.agent_tier(), r.agent_user()) else {
+            return;
+        };
+        let Some(req) = self
+            .intake
+            .as_ref()
+            .and_then(|i| i.queue_request())
+            .cloned()
+        else {
+            return;
+        };
+        tracing::info!(%from, %to, agent = %by, ticket = %req.ticket, "escalated by the agent");
+        self.stop_bridge().await;
+        if let Some(r) = self.routed.as_mut() {
+            r.agent_left(true).await;
+        }
+        self.intake_input(IvrInput::Escalated {
+            from: from.to_string(),
+            to: to.to_string(),
+            by,
+        })
+        .await;
+        let Some(old) = self.routed.take() else {
+            return;
+        };
+        let id = new_entry_id();
+        let entry = NewEntry {
+            id,
+            ticket: req.ticket,
+            severity: req.severity.clone(),
+            tier: to,
+            sla_start: req.sla_start,
+            response_due: req.response_due_at,
+            wall_now: Utc::now(),
+            language: req.language.clone(),
+            callback_requested: false,
+        };
+        if old
+            .desk()
+            .escalate(entry, to, self.setup.handle.clone())
+            .is_err()
+        {
+            tracing::warn!("routing desk refused the escalated caller");
+            return self.intake_input(IvrInput::QueueUnavailable).await;
+        }
+        self.routed = Some(old.requeue(id));
     }
 
     /// The agent's leg failed mid-call: the caller hears that the call was

@@ -21,6 +21,8 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod roster;
+
 use super::registrar::{Contact, RegistrarHandle};
 use super::{CallEvent, CallHandle};
 use crate::agents::follow::follow;
@@ -29,7 +31,8 @@ use crate::routing::actor::{self as routing_actor, RoutingHandle};
 use crate::routing::io::{Input, Output, StateReason};
 use crate::routing::queue::{NewEntry, QueueEntryId};
 use crate::routing::settings::Settings;
-use crate::tickets::{TicketNumber, TicketStore};
+use crate::tickets::{RoutingEvent, TicketNumber, TicketStore};
+use roster::{roster_inputs, Known};
 
 /// Commands waiting for the desk at most (calls enqueue and report here).
 const QUEUE: usize = 4096;
@@ -144,16 +147,6 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(QUEUE);
     let task = tokio::spawn(run(setup, routing.clone(), rx, out_rx, stop));
     (DeskHandle { tx }, routing, task)
-}
-
-/// What the desk knows of an agent, to tell roster changes from echoes of
-/// its own writes.
-#[derive(Debug, Clone, PartialEq)]
-struct Known {
-    state: AgentState,
-    tiers: Vec<Tier>,
-    reachable: bool,
-    user: String,
 }
 
 struct Desk {
@@ -384,17 +377,11 @@ impl Desk {
                 ..
             } => {
                 tracing::warn!(%ticket, due = %due.to_rfc3339(), ?expected_wait, "SLA at risk: response deadline may pass before an agent is free");
-                self.ticket_note(
-                    ticket,
-                    format!("sla_at_risk: response due {}", due.to_rfc3339()),
-                );
+                self.ticket_event(ticket, RoutingEvent::SlaAtRisk { due, expected_wait });
             }
             Output::SlaBreached { ticket, due, .. } => {
                 tracing::warn!(%ticket, due = %due.to_rfc3339(), "SLA breached: response deadline passed while waiting");
-                self.ticket_note(
-                    ticket,
-                    format!("sla_breached: response was due {}", due.to_rfc3339()),
-                );
+                self.ticket_event(ticket, RoutingEvent::SlaBreached { due });
             }
             Output::Left {
                 entry,
@@ -484,15 +471,13 @@ impl Desk {
             .unwrap_or_else(|| format!("#{agent}"))
     }
 
-    fn ticket_note(&self, ticket: TicketNumber, note: String) {
+    /// An SLA event on the ticket, durable (database or journal) and
+    /// written once, in the background so routing never waits on it.
+    fn ticket_event(&self, ticket: TicketNumber, event: RoutingEvent) {
         let store = self.tickets.clone();
         tokio::spawn(async move {
-            let update = crate::tickets::TicketUpdate {
-                note: Some(note),
-                ..Default::default()
-            };
-            if let Err(e) = store.update(ticket, "routing", update).await {
-                tracing::warn!(error = %e, %ticket, "ticket note not stored");
+            if let Err(e) = store.event(ticket, "routing", Utc::now(), event).await {
+                tracing::warn!(error = %e, %ticket, "SLA event not stored");
             }
         });
     }
@@ -532,148 +517,5 @@ impl Desk {
             self.known.remove(&id);
             self.input(Input::Logout { agent: id }).await;
         }
-    }
-}
-
-/// What routing must be told when an agent's roster row changes from
-/// `old` (what the desk knew) to `new`. States routing sets itself
-/// (ringing, on a call, wrap-up) are echoes of its own decisions.
-fn roster_inputs(
-    agent: AgentId,
-    old: Option<&Known>,
-    new: &Known,
-    enabled: bool,
-    reason: Option<&str>,
-) -> Vec<Input> {
-    let login = || Input::Login {
-        agent,
-        tiers: new.tiers.clone(),
-        reachable: new.reachable,
-    };
-    let mut out = Vec::new();
-    if !enabled {
-        return vec![Input::Logout { agent }];
-    }
-    let was = old.map(|o| o.state);
-    match new.state {
-        AgentState::Available if was != Some(AgentState::Available) => match was {
-            Some(AgentState::Paused) => out.push(Input::Resume { agent }),
-            Some(AgentState::WrapUp | AgentState::OnCall | AgentState::Ringing) => {}
-            _ => out.push(login()),
-        },
-        AgentState::Paused if was != Some(AgentState::Paused) => {
-            if matches!(was, None | Some(AgentState::Offline)) {
-                out.push(login());
-            }
-            out.push(Input::Pause {
-                agent,
-                reason: reason.unwrap_or("paused").to_string(),
-            });
-        }
-        AgentState::Offline if was.is_some_and(|w| w != AgentState::Offline) => {
-            out.push(Input::Logout { agent })
-        }
-        // After a restart the roster may say ringing/on_call/wrap_up for a
-        // call that no longer exists: the agent is logged in and free.
-        AgentState::Ringing | AgentState::OnCall | AgentState::WrapUp if was.is_none() => {
-            out.push(login())
-        }
-        _ => {}
-    }
-    if let Some(o) = old {
-        let changed = o.reachable != new.reachable || o.tiers != new.tiers;
-        if changed && out.is_empty() && new.state != AgentState::Offline {
-            out.push(if o.tiers != new.tiers {
-                login()
-            } else {
-                Input::Reachability {
-                    agent,
-                    reachable: new.reachable,
-                }
-            });
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn known(state: AgentState, reachable: bool) -> Known {
-        Known {
-            state,
-            tiers: vec![Tier::L1],
-            reachable,
-            user: "a".into(),
-        }
-    }
-
-    #[test]
-    fn roster_changes_become_routing_inputs_and_echoes_do_not() {
-        let id = AgentId(1);
-        // First sight of an available agent: login.
-        let i = roster_inputs(id, None, &known(AgentState::Available, true), true, None);
-        assert!(matches!(
-            i.as_slice(),
-            [Input::Login {
-                reachable: true,
-                ..
-            }]
-        ));
-        // Paused by the CLI.
-        let i = roster_inputs(
-            id,
-            Some(&known(AgentState::Available, true)),
-            &known(AgentState::Paused, true),
-            true,
-            Some("lunch"),
-        );
-        assert!(matches!(i.as_slice(), [Input::Pause { reason, .. }] if reason == "lunch"));
-        // Resumed.
-        let i = roster_inputs(
-            id,
-            Some(&known(AgentState::Paused, true)),
-            &known(AgentState::Available, true),
-            true,
-            None,
-        );
-        assert!(matches!(i.as_slice(), [Input::Resume { .. }]));
-        // Routing's own ringing -> on_call -> wrap_up -> available: echoes.
-        for (a, b) in [
-            (AgentState::Available, AgentState::Ringing),
-            (AgentState::Ringing, AgentState::OnCall),
-            (AgentState::OnCall, AgentState::WrapUp),
-            (AgentState::WrapUp, AgentState::Available),
-        ] {
-            let i = roster_inputs(id, Some(&known(a, true)), &known(b, true), true, None);
-            assert!(i.is_empty(), "{a} -> {b} gave {i:?}");
-        }
-        // The phone became unreachable.
-        let i = roster_inputs(
-            id,
-            Some(&known(AgentState::Available, true)),
-            &known(AgentState::Available, false),
-            true,
-            None,
-        );
-        assert!(matches!(
-            i.as_slice(),
-            [Input::Reachability {
-                reachable: false,
-                ..
-            }]
-        ));
-        // Logged out; disabled.
-        let i = roster_inputs(
-            id,
-            Some(&known(AgentState::Available, true)),
-            &known(AgentState::Offline, true),
-            true,
-            None,
-        );
-        assert!(matches!(i.as_slice(), [Input::Logout { .. }]));
-        let i = roster_inputs(id, None, &known(AgentState::Available, true), false, None);
-        assert!(matches!(i.as_slice(), [Input::Logout { .. }]));
     }
 }

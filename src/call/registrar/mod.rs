@@ -18,6 +18,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+mod keepalive;
+
 use super::ToDispatch;
 use crate::agents::follow::follow;
 use crate::agents::model::{Actor, BindingRecord, Credentials, Transport};
@@ -26,12 +28,11 @@ use crate::config::AgentsConfig;
 use crate::sip::auth::{
     AuthConfig, AuthOutcome, Authenticator, ChallengeKind, NonceKey, StoredCredentials,
 };
-use crate::sip::dialog::Local;
-use crate::sip::message::{CallId, Request, Response, Uri};
+use crate::sip::message::{CallId, Request, Response};
 use crate::sip::registrar::{self, Arrival, Binding, Limits};
 use crate::sip::transaction::TransactionKey;
 use crate::sip::transport::{Kind, ReplyTo};
-use crate::sip::uac;
+use keepalive::KeepaliveResult;
 
 /// REGISTERs (and feature-code checks) waiting for the registrar at most;
 /// past that the dispatcher answers 503 with Retry-After.
@@ -182,12 +183,6 @@ enum Write {
         reachable: bool,
         failures: u32,
     },
-}
-
-struct KeepaliveResult {
-    agent: AgentId,
-    contact: String,
-    answered: bool,
 }
 
 /// Everything the registrar runs with.
@@ -662,99 +657,6 @@ impl Registrar {
             });
         }
     }
-
-    /// One OPTIONS to every binding that can be reached; the answers (or
-    /// their absence within the transaction's timeout) come back to
-    /// [`Registrar::on_keepalive`].
-    fn send_keepalives(&mut self) {
-        for (agent, lives) in &mut self.bindings {
-            for l in lives.iter_mut().filter(|l| !l.probing) {
-                let Some(reply) = l.reply.clone() else {
-                    continue;
-                };
-                let Some(request) =
-                    keepalive_options(&l.binding.contact_uri, l.local, l.binding.transport)
-                else {
-                    continue;
-                };
-                let (done, rx) = oneshot::channel();
-                let sent = self.dispatch.try_send(ToDispatch::Request {
-                    request: Box::new(request),
-                    dest: l.binding.source,
-                    reply,
-                    done: Some(done),
-                });
-                if sent.is_err() {
-                    continue;
-                }
-                l.probing = true;
-                let back = self.keepalive_tx.clone();
-                let (agent, contact) = (*agent, l.binding.contact_uri.clone());
-                tokio::spawn(async move {
-                    let answered = matches!(rx.await, Ok(Some(_)));
-                    let _ = back
-                        .send(KeepaliveResult {
-                            agent,
-                            contact,
-                            answered,
-                        })
-                        .await;
-                });
-            }
-        }
-    }
-
-    fn on_keepalive(&mut self, r: KeepaliveResult) {
-        let Some(l) = self
-            .bindings
-            .get_mut(&r.agent)
-            .and_then(|v| v.iter_mut().find(|l| l.binding.contact_uri == r.contact))
-        else {
-            return;
-        };
-        l.probing = false;
-        let was = (l.reachable, l.failures);
-        if r.answered {
-            l.failures = 0;
-            l.reachable = true;
-            l.last_seen_at = Utc::now();
-        } else {
-            l.failures = l.failures.saturating_add(1);
-            if l.failures >= self.config.keepalive_failures {
-                l.reachable = false;
-            }
-        }
-        if was != (l.reachable, l.failures) {
-            if was.0 != l.reachable {
-                tracing::warn!(agent = %r.agent, contact = %r.contact, reachable = l.reachable, failures = l.failures,
-                    "agent phone reachability changed");
-            }
-            let w = Write::Reachable {
-                agent: r.agent,
-                contact: r.contact,
-                reachable: l.reachable,
-                failures: l.failures,
-            };
-            self.write(w);
-        }
-    }
-}
-
-/// An out-of-dialog OPTIONS to a registered contact (RFC 3261 §11), the
-/// keep-alive a PBX sends (Asterisk's `qualify`).
-fn keepalive_options(contact: &str, local: SocketAddr, transport: Kind) -> Option<Request> {
-    let target = Uri::parse(contact).ok()?;
-    let from = Uri::parse(&format!("sip:hotline@{local}")).ok()?;
-    let local = Local {
-        transport: match transport {
-            Kind::Udp => "UDP",
-            Kind::Tcp => "TCP",
-        }
-        .into(),
-        sent_by: local.to_string(),
-        user: "hotline".into(),
-    };
-    uac::options(&target, &from, &local).ok()
 }
 
 fn record_of(l: &Live) -> BindingRecord {

@@ -256,10 +256,14 @@ async fn serve(
     let stop_admin = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(
         admin_listener,
-        AdminState::new(store.clone(), status_rx).with_agents(
-            AgentStore::new(database.pool.clone()),
-            AgentSettings::from_config(config),
-        ),
+        AdminState::new(store.clone(), status_rx)
+            .with_agents(
+                AgentStore::new(database.pool.clone()),
+                AgentSettings::from_config(config),
+            )
+            .with_hours(std::sync::Arc::new(
+                crate::hours::ServiceHours::from_config(&config.hours).unwrap_or_default(),
+            )),
         stop_admin.clone(),
     ));
     let status_task = tokio::spawn(mirror_status(stats, settings_tx.subscribe(), status_tx));

@@ -239,7 +239,7 @@ async fn a_reload_during_a_call_leaves_it_on_its_flow_and_a_bad_flow_is_refused(
     assert!(
         d.count(|l| l.contains(&first_id)
             && l.contains("intake started")
-            && l.contains("default-1"))
+            && l.contains("default-2"))
             == 1
     );
     // A broken flow (a step that does not exist) is refused; calls go on.

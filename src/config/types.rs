@@ -26,6 +26,8 @@ pub struct Config {
     pub sla: SlaConfig,
     pub agents: AgentsConfig,
     pub routing: RoutingConfig,
+    /// Service hours per tier, holidays and the SLA clock.
+    pub hours: super::HoursConfig,
     /// Problem categories the desk uses; the IVR menu maps keys to these.
     #[serde(rename = "category")]
     pub categories: Vec<CategoryConfig>,

@@ -20,6 +20,9 @@ pub(super) fn validate(c: &Config) -> Problems {
     categories(c, &mut p);
     agents(c, &mut p);
     routing(c, &mut p);
+    if let Err(hours) = crate::hours::ServiceHours::from_config(&c.hours) {
+        p.extend(hours);
+    }
     p
 }
 

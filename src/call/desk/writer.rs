@@ -282,3 +282,74 @@ impl Writer {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store whose database is never there (nothing listens on port 1).
+    fn nowhere() -> AgentStore {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_millis(500))
+            .connect_lazy("postgres://hotline@127.0.0.1:1/hotline")
+            .unwrap();
+        AgentStore::new(pool)
+    }
+
+    fn write(agent: i64, to: AgentState) -> StateWrite {
+        StateWrite {
+            agent: AgentId(agent),
+            to,
+            reason: "test".into(),
+            at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_keeps_writes_and_claims_in_memory() {
+        let in_flight = InFlight::default();
+        let mut w = Writer::new(nowhere(), in_flight.clone(), 100);
+        in_flight.add(AgentId(1));
+        w.push(write(1, AgentState::WrapUp));
+        assert!(!w.flush().await, "nothing can be written");
+        assert_eq!(w.kept(), 1);
+        assert!(in_flight.any(AgentId(1)));
+        // Known down: a claim is answered at once, in memory, and its
+        // ringing event waits behind the earlier write.
+        let started = std::time::Instant::now();
+        assert!(w.claim(AgentId(2)).await);
+        assert!(started.elapsed() < Duration::from_millis(400));
+        assert_eq!(w.kept(), 2);
+        assert_eq!(w.backlog[1].to, AgentState::Ringing);
+        assert_eq!(w.counts.claimed_in_memory, 1);
+    }
+
+    #[test]
+    fn a_full_backlog_drops_an_intermediate_state_before_a_final_one() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let mut w = Writer::new(nowhere(), InFlight::default(), 3);
+        w.push(write(1, AgentState::OnCall));
+        w.push(write(2, AgentState::Paused));
+        w.push(write(1, AgentState::WrapUp));
+        // Full: agent 1's on_call goes (their wrap_up is still waiting).
+        w.push(write(3, AgentState::Available));
+        let kept: Vec<(i64, AgentState)> = w.backlog.iter().map(|s| (s.agent.0, s.to)).collect();
+        assert_eq!(
+            kept,
+            [
+                (2, AgentState::Paused),
+                (1, AgentState::WrapUp),
+                (3, AgentState::Available)
+            ]
+        );
+        assert_eq!(w.counts.coalesced, 1);
+        // Every write is the last of its agent: the oldest goes.
+        w.push(write(4, AgentState::Offline));
+        assert_eq!(w.backlog.front().unwrap().agent, AgentId(1));
+        assert_eq!(w.counts.dropped, 1);
+    }
+}

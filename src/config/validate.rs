@@ -320,6 +320,30 @@ fn admin_and_db(c: &Config, p: &mut Problems) {
             format!("is {}; use 10 to 100000", c.tickets.reserve_numbers),
         ));
     }
+    let connect = c.database.connect_timeout.as_duration();
+    if connect < std::time::Duration::from_millis(50)
+        || connect > std::time::Duration::from_secs(60)
+    {
+        p.push((
+            "database.connect_timeout".into(),
+            format!("is {connect:?}; use 50ms to 60s (callers wait this long on a hung database)"),
+        ));
+    }
+    let statement = c.database.statement_timeout.as_duration();
+    if statement < std::time::Duration::from_millis(100)
+        || statement > std::time::Duration::from_secs(3600)
+    {
+        p.push((
+            "database.statement_timeout".into(),
+            format!("is {statement:?}; use 100ms to 1h"),
+        ));
+    }
+    if c.tickets.reserve_cover.as_duration() > std::time::Duration::from_secs(24 * 3600) {
+        p.push((
+            "tickets.reserve_cover".into(),
+            "is over 24h; use e.g. \"10m\" (tickets beyond it are still journaled)".into(),
+        ));
+    }
 }
 
 fn is_name(s: &str) -> bool {

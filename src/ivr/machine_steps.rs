@@ -146,6 +146,14 @@ impl IvrMachine {
             return;
         }
         let spoken = match (s.say, &self.ticket) {
+            (SayWhat::TicketNumber, TicketState::Created { .. })
+                if self.progress.ticket.is_some_and(|n| n.is_provisional()) =>
+            {
+                // Journaled with no final number yet (a long database
+                // outage): no number to read; say it is recorded and the
+                // desk will call back.
+                return self.prompt(now, &[words::TICKET_RECORDED.to_string()], false);
+            }
             (SayWhat::TicketNumber, TicketState::Created { .. }) => {
                 self.progress.ticket.map(|n| words::digits(&n.to_string()))
             }

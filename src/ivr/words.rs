@@ -23,6 +23,11 @@ const ABOUT_MINUTES: [u64; 14] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20, 30, 45]
 /// The hours a waiting caller can be told.
 const ABOUT_HOURS: [u64; 4] = [1, 2, 4, 8];
 
+/// Said instead of the ticket number when the ticket waits in the journal
+/// without its final number ("Your request is recorded. We will call you
+/// back at your number.").
+pub const TICKET_RECORDED: &str = "ticket-recorded";
+
 /// `digit-N` for each decimal digit of `text`; other characters (a `+`
 /// in a phone number, say) are not spoken.
 pub fn digits(text: &str) -> Vec<String> {

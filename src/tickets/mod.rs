@@ -9,6 +9,7 @@
 //! - [`journal`], [`numbers`]: the on-disk parts that make outages safe.
 //! - [`repo`]: the SQL. [`db`]: connecting and migrating.
 //! - [`embedded`]: the private PostgreSQL cluster. [`report`]: CLI output.
+//! - [`scan`]: the SLA clock without calls (breaches, escalation, progress).
 
 pub mod calls;
 pub mod db;
@@ -18,6 +19,7 @@ pub mod model;
 pub mod numbers;
 pub mod repo;
 pub mod report;
+pub mod scan;
 pub mod sla;
 pub mod store;
 

@@ -142,6 +142,12 @@ impl Router {
         match self.state(agent) {
             None => self.stale += 1,
             Some(AgentState::Paused) => {
+                // Back from a pause, the agent may be offered any caller
+                // again, also one whose offer the pause withdrew (an agent
+                // busy on another daemon's call is paused here meanwhile).
+                for e in self.queue.entries.values_mut() {
+                    e.skip.retain(|a| *a != agent);
+                }
                 self.transition(agent, AgentState::Available, StateReason::Resume, |a| {
                     a.misses = 0;
                     a.idle_since = now;

@@ -33,6 +33,8 @@ pub struct PjsuaRun<'a> {
     pub dtmf: Option<&'a str>,
     /// In answer mode, blind-transfer (REFER) the call to this URI 2 s in.
     pub transfer: Option<&'a str>,
+    /// In answer mode, take this many calls one after the other.
+    pub calls: u32,
 }
 
 impl<'a> PjsuaRun<'a> {
@@ -54,6 +56,7 @@ impl<'a> PjsuaRun<'a> {
             answer_after: 0.0,
             dtmf: None,
             transfer: None,
+            calls: 1,
         }
     }
 }
@@ -80,6 +83,9 @@ pub async fn run(args: &PjsuaRun<'_>, limit: Duration) -> Vec<Value> {
     if args.answer_within > 0.0 {
         cmd.args(["--answer", "--wait-call", &args.answer_within.to_string()])
             .args(["--talk", &args.talk_secs.to_string()]);
+    }
+    if args.calls > 1 {
+        cmd.args(["--calls", &args.calls.to_string()]);
     }
     if let Some(keys) = args.dtmf {
         cmd.args(["--dtmf", keys]);

@@ -84,6 +84,10 @@ class Call(pj.Call):
              final=prm.finalNotify)
         prm.cont = True
 
+    def onDtmfDigit(self, prm):
+        # Keys the other side sent (RFC 4733 by default in pjsua2).
+        emit(event="dtmf_heard", digit=prm.digit)
+
     def onCallMediaState(self, prm):
         ci = self.getInfo()
         for i, mi in enumerate(ci.media):
@@ -145,6 +149,7 @@ def main():
     ap.add_argument("--dtmf-after", type=float, default=2.0)
     ap.add_argument("--transfer", help="blind-transfer (REFER) the answered call to this URI")
     ap.add_argument("--transfer-after", type=float, default=2.0)
+    ap.add_argument("--calls", type=int, default=1, help="incoming calls to take, one after the other")
     args = ap.parse_args()
 
     ep = pj.Endpoint()
@@ -195,10 +200,10 @@ def main():
         if args.record:
             fix_wav_header(args.record)
 
-    if args.wait_call > 0:
-        pump(ep, lambda: len(acc.incoming) > 0 or acc.refused > 0, args.wait_call)
-        if acc.incoming:
-            c = acc.incoming[0]
+    for n in range(args.calls if args.wait_call > 0 else 0):
+        pump(ep, lambda: len(acc.incoming) > n or acc.refused > n, args.wait_call)
+        if len(acc.incoming) > n:
+            c = acc.incoming[n]
             if args.answer_after > 0:
                 pump(ep, lambda: c.state == "DISCONNECTED", args.answer_after)
                 if c.state == "DISCONNECTED":
@@ -225,8 +230,9 @@ def main():
             pump(ep, lambda: c.state == "DISCONNECTED", 60)
             if args.record:
                 fix_wav_header(args.record)
-        elif acc.refused == 0:
+        elif acc.refused <= n:
             emit(event="timeout", what="incoming call")
+            break
 
     if args.stay > 0:
         pump(ep, lambda: False, args.stay)

@@ -150,6 +150,11 @@ impl Routed {
         self.desk.report(input);
     }
 
+    /// The connected agent's leg (to answer its phone's requests).
+    pub fn agent_leg(&self) -> Option<&UacLeg> {
+        self.connected.as_ref().map(|c| &c.leg)
+    }
+
     /// The connected agent's media (to bridge, hold, stop).
     pub fn agent_media(&mut self) -> Option<&mut CallMedia> {
         self.connected.as_mut().map(|c| &mut c.media)
@@ -416,6 +421,16 @@ impl Routed {
             self.desk.report(Input::CallEnded { agent: c.agent });
         }
         RoutedAction::AgentGone { cut }
+    }
+
+    /// The connected agent transferred the caller (REFER): their media
+    /// stops and routing's wrap-up begins as after a hang-up, but the leg
+    /// itself comes back, still up, for the NOTIFYs and the BYE.
+    pub async fn release_agent(&mut self) -> Option<UacLeg> {
+        let mut c = self.connected.take()?;
+        c.media.stop().await;
+        self.desk.report(Input::CallEnded { agent: c.agent });
+        Some(c.leg)
     }
 
     /// The caller's call is ending (hang-up, shutdown): stop every agent

@@ -77,6 +77,8 @@ enum Command {
         call: CallHandle,
         /// Escalated by the agent to this tier (ahead of the SLA order).
         escalate_to: Option<Tier>,
+        /// Transferred by the agent to this agent (REFER to their user).
+        to_agent: Option<AgentId>,
     },
     Input(Input),
 }
@@ -101,6 +103,7 @@ impl DeskHandle {
                 entry,
                 call,
                 escalate_to: None,
+                to_agent: None,
             })
             .map_err(|_| DeskBusy)
     }
@@ -114,6 +117,27 @@ impl DeskHandle {
                 entry,
                 call,
                 escalate_to: Some(to),
+                to_agent: None,
+            })
+            .map_err(|_| DeskBusy)
+    }
+
+    /// Queue the caller again, transferred by their agent to `agent`
+    /// (whose tier is `to`): offered to that agent first if free, else to
+    /// the tier, ahead of the SLA order ([`Input::Transfer`]).
+    pub fn transfer(
+        &self,
+        entry: NewEntry,
+        to: Tier,
+        agent: AgentId,
+        call: CallHandle,
+    ) -> Result<(), DeskBusy> {
+        self.tx
+            .try_send(Command::Enqueue {
+                entry,
+                call,
+                escalate_to: Some(to),
+                to_agent: Some(agent),
             })
             .map_err(|_| DeskBusy)
     }
@@ -235,12 +259,14 @@ impl Desk {
                 entry,
                 call,
                 escalate_to,
+                to_agent,
             } => {
                 tracing::info!(ticket = %entry.ticket, severity = %entry.severity, tier = %entry.tier, escalated = ?escalate_to, "queued");
                 self.calls.insert(entry.id, call);
-                let input = match escalate_to {
-                    Some(to) => Input::Escalate { entry, to },
-                    None => Input::Enqueue(entry),
+                let input = match (escalate_to, to_agent) {
+                    (Some(to), Some(agent)) => Input::Transfer { entry, agent, to },
+                    (Some(to), None) => Input::Escalate { entry, to },
+                    (None, _) => Input::Enqueue(entry),
                 };
                 self.input(input).await;
             }
@@ -367,6 +393,14 @@ impl Desk {
             Output::SlaBreached { ticket, due, .. } => {
                 tracing::warn!(%ticket, due = %due.to_rfc3339(), "SLA breached: response deadline passed while waiting");
                 self.ticket_event(ticket, RoutingEvent::SlaBreached { due });
+            }
+            Output::TransferToTier {
+                ticket,
+                agent,
+                tier,
+                ..
+            } => {
+                tracing::info!(%ticket, agent = %self.user(agent), %tier, "transfer target not free: the caller waits for the tier");
             }
             Output::Left {
                 entry,

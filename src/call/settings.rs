@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, RemoteAddress};
 use crate::ivr::registry::LoadedFlow;
+use crate::media::session::RemotePolicy;
 use crate::sip::message::Request;
 use crate::sip::transaction::Timers;
 use crate::sip::validate::Policy;
@@ -30,6 +31,9 @@ pub struct CallSettings {
     pub max_calls: usize,
     pub drain_timeout: Duration,
     pub rtp_timeout: Duration,
+    /// `media.remote_address`: may media go to an SDP address off the
+    /// caller's signalling IP.
+    pub remote_address: RemotePolicy,
     /// The IVR flow and its prompts, as validated together at (re)load.
     pub flow: Arc<LoadedFlow>,
     /// The SLA table in force for tickets of calls started now.
@@ -61,6 +65,10 @@ impl CallSettings {
             max_calls: c.sip.max_calls as usize,
             drain_timeout: c.sip.drain_timeout.as_duration(),
             rtp_timeout: c.media.rtp_timeout.as_duration(),
+            remote_address: match c.media.remote_address {
+                RemoteAddress::Any => RemotePolicy::Any,
+                RemoteAddress::SignallingSource => RemotePolicy::SignallingSource,
+            },
             flow,
             sla: Arc::new(SlaPolicy::from_config(c)),
         }

@@ -28,7 +28,7 @@ use crate::media::ports::PortAllocator;
 use crate::routing;
 use crate::sip::transport::{self, ReplyTo, Stats};
 use crate::tickets::db::{self, DbError};
-use crate::tickets::{repo, StoreError, TicketStore};
+use crate::tickets::{repo, StoreError, StoreOptions, TicketStore};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,11 @@ async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), DaemonError>
     )))
 }
 
+/// The longest the start waits for migrations (a hung database reads as
+/// down after it; a connection that cannot even be made fails sooner, at
+/// `database.connect_timeout`).
+const MIGRATE_AT_START: Duration = Duration::from_secs(60);
+
 /// Run until SIGTERM/SIGINT. `reload` re-reads the configuration (on
 /// SIGHUP, or when `config_file`, the flow or a prompt changes).
 pub async fn run(
@@ -94,17 +99,35 @@ pub async fn run(
     on_ready: impl FnOnce(&Listening, &str, &std::path::Path),
 ) -> Result<(), DaemonError> {
     let dir = crate::config::resolve_data_dir(&config.daemon.data_dir);
-    std::fs::create_dir_all(&dir).map_err(|source| DaemonError::DataDir {
-        dir: dir.clone(),
-        source,
-    })?;
-    let database = db::open(
+    // Callers' personal data lives here (journal, voice notes, recordings):
+    // the daemon user's alone.
+    let traverse = if config.database.url.is_empty() {
+        crate::tickets::embedded::server_gid(&dir)
+    } else {
+        None
+    };
+    match crate::tickets::perms::data_dir(&dir, traverse) {
+        Ok(Some(old)) => tracing::warn!(dir = %dir.display(), old_mode = format!("{old:o}"),
+            new_mode = if traverse.is_some() { "710" } else { "700" },
+            "data directory was open to other users; tightened (it holds callers' personal data)"),
+        Ok(None) => {}
+        Err(source) => {
+            return Err(DaemonError::DataDir {
+                dir: dir.clone(),
+                source,
+            })
+        }
+    }
+    let database = db::open_bounded(
         &config.database.url,
         &dir,
         config.database.pool_size,
         config.database.connect_timeout.as_duration(),
+        config.database.statement_timeout.as_duration(),
     )?;
-    match db::migrate(&database.pool).await {
+    // Bounded: a database that accepts and never answers must not hold the
+    // start (the daemon starts and journals, and migrates on replay).
+    match db::migrate_within(&database.pool, MIGRATE_AT_START).await {
         Ok(()) => {}
         Err(DbError::Migrate(sqlx::migrate::MigrateError::Execute(e)))
             if repo::is_unavailable(&e) =>
@@ -139,8 +162,16 @@ async fn serve(
     reload: impl Fn() -> Result<Config, ConfigError>,
     on_ready: impl FnOnce(&Listening, &str, &std::path::Path),
 ) -> Result<(), DaemonError> {
-    let (store, replayer) =
-        TicketStore::open(database.pool.clone(), dir, config.tickets.reserve_numbers).await?;
+    let (store, replayer) = TicketStore::open_with(
+        database.pool.clone(),
+        dir,
+        StoreOptions {
+            reserve: config.tickets.reserve_numbers,
+            reserve_cover: config.tickets.reserve_cover.as_duration(),
+            db_timeout: config.database.connect_timeout.as_duration(),
+        },
+    )
+    .await?;
 
     // The flow and its prompts first: a bad file stops the start before
     // any port opens, with every problem named.
@@ -256,12 +287,26 @@ async fn serve(
     let stop_admin = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(
         admin_listener,
-        AdminState::new(store.clone(), status_rx).with_agents(
-            AgentStore::new(database.pool.clone()),
-            AgentSettings::from_config(config),
-        ),
+        AdminState::new(store.clone(), status_rx)
+            .with_agents(
+                AgentStore::new(database.pool.clone()),
+                AgentSettings::from_config(config),
+            )
+            .with_hours(std::sync::Arc::new(
+                crate::hours::ServiceHours::from_config(&config.hours).unwrap_or_default(),
+            )),
         stop_admin.clone(),
     ));
+    // The SLA clock without calls (one daemon at a time per database).
+    let stop_sla_clock = CancellationToken::new();
+    let sla_clock = config.sla_clock.enabled.then(|| {
+        crate::tickets::scan::spawn(
+            database.pool.clone(),
+            crate::tickets::scan::ScanRules::from_config(config),
+            config.sla_clock.scan_every.as_duration(),
+            stop_sla_clock.clone(),
+        )
+    });
     let status_task = tokio::spawn(mirror_status(stats, settings_tx.subscribe(), status_tx));
     let (changed_tx, mut changed) = mpsc::channel(1);
     let watcher = tokio::spawn(watch_files(watched(config, config_file), changed_tx));
@@ -305,6 +350,10 @@ async fn serve(
     stop_transports.cancel();
     stop_admin.cancel();
     let _ = admin_task.await;
+    stop_sla_clock.cancel();
+    if let Some(task) = sla_clock {
+        let _ = task.await;
+    }
     while transports.join_next().await.is_some() {}
     let left = store.shutdown(replayer, Duration::from_secs(5)).await;
     if left > 0 {

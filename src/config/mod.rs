@@ -7,6 +7,7 @@
 
 mod admission;
 mod duration;
+mod hours;
 mod load;
 mod types;
 mod validate;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 pub use admission::AdmissionConfig;
 pub use duration::ConfigDuration;
+pub use hours::{HoursConfig, SlaClock};
 pub use load::{load, parse_str, resolve_data_dir};
 pub use types::*;
 

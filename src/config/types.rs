@@ -17,6 +17,7 @@ pub struct Config {
     pub desk: DeskConfig,
     pub daemon: DaemonConfig,
     pub sip: SipConfig,
+    pub admission: super::admission::AdmissionConfig,
     pub answer: AnswerConfig,
     pub media: MediaConfig,
     pub ivr: IvrConfig,

@@ -23,6 +23,7 @@
 mod bridge;
 mod core;
 pub mod peer;
+mod peak;
 mod receiver;
 mod sender;
 mod stats;
@@ -42,6 +43,7 @@ pub use self::bridge::{bridge, BridgeCore, BridgeHandle, BridgeReport};
 pub use self::bridge::{bridge_to, BridgeEnd};
 pub use self::core::{SessionCore, DUPLICATE_WINDOW};
 pub use peer::{PeerRules, RemotePolicy};
+pub use peak::{note_lateness, take_peak_lateness};
 pub use receiver::{ReceiveStats, RtpReceiver};
 pub use sender::{RtpSender, SenderIds, MAX_CATCH_UP, TICK};
 pub use stats::Lateness;
@@ -243,9 +245,9 @@ impl Leg {
                 Ok(_) => {
                     self.report.sent += 1;
                     let left = Instant::now().into_std();
-                    self.report
-                        .lateness
-                        .record(left.saturating_duration_since(due));
+                    let late = left.saturating_duration_since(due);
+                    self.report.lateness.record(late);
+                    peak::note_lateness(late);
                 }
                 Err(e) => {
                     self.report.send_errors += 1;

@@ -287,12 +287,26 @@ async fn serve(
     let stop_admin = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(
         admin_listener,
-        AdminState::new(store.clone(), status_rx).with_agents(
-            AgentStore::new(database.pool.clone()),
-            AgentSettings::from_config(config),
-        ),
+        AdminState::new(store.clone(), status_rx)
+            .with_agents(
+                AgentStore::new(database.pool.clone()),
+                AgentSettings::from_config(config),
+            )
+            .with_hours(std::sync::Arc::new(
+                crate::hours::ServiceHours::from_config(&config.hours).unwrap_or_default(),
+            )),
         stop_admin.clone(),
     ));
+    // The SLA clock without calls (one daemon at a time per database).
+    let stop_sla_clock = CancellationToken::new();
+    let sla_clock = config.sla_clock.enabled.then(|| {
+        crate::tickets::scan::spawn(
+            database.pool.clone(),
+            crate::tickets::scan::ScanRules::from_config(config),
+            config.sla_clock.scan_every.as_duration(),
+            stop_sla_clock.clone(),
+        )
+    });
     let status_task = tokio::spawn(mirror_status(stats, settings_tx.subscribe(), status_tx));
     let (changed_tx, mut changed) = mpsc::channel(1);
     let watcher = tokio::spawn(watch_files(watched(config, config_file), changed_tx));
@@ -336,6 +350,10 @@ async fn serve(
     stop_transports.cancel();
     stop_admin.cancel();
     let _ = admin_task.await;
+    stop_sla_clock.cancel();
+    if let Some(task) = sla_clock {
+        let _ = task.await;
+    }
     while transports.join_next().await.is_some() {}
     let left = store.shutdown(replayer, Duration::from_secs(5)).await;
     if left > 0 {

@@ -21,6 +21,7 @@ pub mod page;
 pub mod params;
 
 use std::future::IntoFuture;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::{get, post, put};
@@ -33,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agents::AgentStore;
 use crate::config::Config;
+use crate::hours::ServiceHours;
 use crate::tickets::TicketStore;
 
 pub use error::AdminError;
@@ -99,6 +101,8 @@ pub struct AdminState {
     /// says otherwise.
     pub agents: AgentStore,
     pub agent_settings: AgentSettings,
+    /// The service hours in force (`GET /api/hours`).
+    pub hours: Arc<ServiceHours>,
 }
 
 impl AdminState {
@@ -109,7 +113,14 @@ impl AdminState {
             status,
             agents,
             agent_settings: AgentSettings::default(),
+            hours: Arc::default(),
         }
+    }
+
+    /// Show `hours` at `GET /api/hours`.
+    pub fn with_hours(mut self, hours: Arc<ServiceHours>) -> Self {
+        self.hours = hours;
+        self
     }
 
     /// Serve the roster from `agents`, with the configured realm and
@@ -140,6 +151,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/tickets/{number}", get(api::show_ticket))
         .route("/api/tickets/{number}/status", post(api::change_status))
         .route("/api/calls", get(api::recent_calls))
+        .route("/api/hours", get(api::hours))
         .route("/api/agents", get(agents::list).post(agents::add))
         .route(
             "/api/agents/{user}",

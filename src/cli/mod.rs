@@ -10,6 +10,7 @@
 //! error (clap's); 3 the database failed (`agents` commands).
 
 pub mod agents;
+pub mod hours;
 pub mod status;
 pub mod systemd;
 pub mod tickets;
@@ -83,6 +84,12 @@ pub enum Command {
     /// The desk's agents: roster, passwords, tiers and states
     #[command(subcommand)]
     Agents(AgentsCommand),
+    /// Service hours: which tiers are staffed now and when that changes
+    Hours {
+        /// JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Run the parsed command line.
@@ -143,6 +150,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo => demo::run(config).await,
         Command::Tickets(cmd) => tickets::run(config, cmd).await,
         Command::Agents(cmd) => agents::run(config, cmd).await,
+        Command::Hours { json } => hours::run(&config, json),
     }
 }
 

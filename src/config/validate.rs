@@ -20,6 +20,11 @@ pub(super) fn validate(c: &Config) -> Problems {
     categories(c, &mut p);
     agents(c, &mut p);
     routing(c, &mut p);
+    if let Err(hours) = crate::hours::ServiceHours::from_config(&c.hours) {
+        p.extend(hours);
+    }
+    report(c, &mut p);
+    sla_clock(c, &mut p);
     p
 }
 
@@ -480,5 +485,99 @@ fn tcp_limits(s: &super::types::SipConfig, p: &mut Problems) {
             "tcp_send_queue",
             format!("is {}; use 1 to 4096 messages", s.tcp_send_queue),
         );
+    }
+}
+
+fn report(c: &Config, p: &mut Problems) {
+    let r = &c.report;
+    for (key, v) in [
+        ("fcr_target", r.fcr_target),
+        ("repeat_target", r.repeat_target),
+        ("answer_target", r.answer_target),
+        ("service_level_target", r.service_level_target),
+        ("sample_calls", r.sample_calls),
+        ("sample_tickets", r.sample_tickets),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            p.push((
+                format!("report.{key}"),
+                format!("is {v}; use a share from 0.0 to 1.0 (0.8 is 80 %)"),
+            ));
+        }
+    }
+    if !(1.0..=5.0).contains(&r.satisfaction_target) {
+        p.push((
+            "report.satisfaction_target".into(),
+            format!(
+                "is {}; the scale is 1 to 5 (default 4.5)",
+                r.satisfaction_target
+            ),
+        ));
+    }
+    if r.answer_rings == 0 || r.answer_rings > 20 {
+        p.push((
+            "report.answer_rings".into(),
+            format!("is {}; use 1 to 20 rings (default 3)", r.answer_rings),
+        ));
+    }
+    if r.repeat_window.as_duration() < Duration::from_secs(3600) {
+        p.push((
+            "report.repeat_window".into(),
+            format!(
+                "is {}; use 1h or more (default \"30days\")",
+                r.repeat_window
+            ),
+        ));
+    }
+}
+
+fn sla_clock(c: &Config, p: &mut Problems) {
+    let s = &c.sla_clock;
+    let every = s.scan_every.as_duration();
+    if every < Duration::from_secs(1) || every > Duration::from_secs(3600) {
+        p.push((
+            "sla_clock.scan_every".into(),
+            format!("is {}; use 1s to 1h (default 30s)", s.scan_every),
+        ));
+    }
+    if s.progress_every.as_duration() < Duration::from_secs(60) {
+        p.push((
+            "sla_clock.progress_every".into(),
+            format!("is {}; use 1m or more (default 30m)", s.progress_every),
+        ));
+    }
+    let names: Vec<&str> = c.sla.severities.iter().map(|s| s.name.as_str()).collect();
+    for (i, rule) in s.escalate.iter().flatten().enumerate() {
+        let key = |k: &str| format!("sla_clock.escalate[{i}].{k}");
+        if !names.contains(&rule.severity.as_str()) {
+            p.push((
+                key("severity"),
+                format!(
+                    "`{}` is not a level of the SLA table; use one of {}",
+                    rule.severity,
+                    names.join(", ")
+                ),
+            ));
+        }
+        for (k, tier) in [("from", &rule.from), ("to", &rule.to)] {
+            if !TIERS.contains(&tier.as_str()) {
+                p.push((
+                    key(k),
+                    format!("`{tier}` is not a tier; use one of {}", TIERS.join(", ")),
+                ));
+            }
+        }
+        if rule.from == rule.to {
+            p.push((
+                key("to"),
+                format!("is `{}`, the same tier as `from`", rule.to),
+            ));
+        }
+        if rule.after.as_duration() < Duration::from_secs(60) {
+            p.push((
+                key("after"),
+                format!("is {}; use 1m or more, e.g. \"2h\"", rule.after),
+            ));
+        }
     }
 }

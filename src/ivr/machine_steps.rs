@@ -164,6 +164,14 @@ impl IvrMachine {
             (SayWhat::CallbackNumber, _) => {
                 self.intake.callback_number.as_deref().map(words::digits)
             }
+            (SayWhat::CallbackTime, _) => {
+                match self.staffing.opens_in(self.intake.severity.as_deref()) {
+                    Some(d) if d.is_zero() => None,
+                    Some(d) => Some(words::callback_after(&self.intake.language, d)),
+                    // No staffed hour ahead at all: still a promise, no time.
+                    None => Some(vec![words::CALLBACK_WHEN_OPEN.to_string()]),
+                }
+            }
             _ => None,
         };
         match spoken.filter(|w| !w.is_empty()) {
@@ -181,6 +189,9 @@ impl IvrMachine {
             Condition::Language(l) => self.intake.language == *l,
             Condition::FieldSet(f) => self.field(*f).is_some(),
             Condition::FieldUnset(f) => self.field(*f).is_none(),
+            Condition::Staffed(want) => {
+                self.staffing.staffed(self.intake.severity.as_deref()) == *want
+            }
         }
     }
 

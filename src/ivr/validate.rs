@@ -357,6 +357,15 @@ fn say(c: &mut Checker, name: &str, what: SayWhat) {
                 }
             }
         }
+        SayWhat::CallbackTime => {
+            for lang in &langs {
+                needed.extend(
+                    words::callback_after_prompts(lang)
+                        .iter()
+                        .map(|p| resolve_prompt(lang, p)),
+                );
+            }
+        }
         _ => {
             for lang in &langs {
                 needed.extend(

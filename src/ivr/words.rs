@@ -101,6 +101,29 @@ pub fn callback_within(language: &str, target: Duration) -> Option<Vec<String>> 
     Some(out)
 }
 
+/// When the desk will call back a caller it cannot put through now:
+/// "we will call you back within <n> <unit>" for up to a day (rounded up,
+/// as for the SLA promise), "as soon as our engineers are available" beyond.
+pub fn callback_after(language: &str, wait: Duration) -> Vec<String> {
+    callback_within(language, wait).unwrap_or_else(|| vec![CALLBACK_WHEN_OPEN.to_string()])
+}
+
+/// Said instead of a time more than a day away.
+pub const CALLBACK_WHEN_OPEN: &str = "callback-when-open";
+
+/// Every prompt [`callback_after`] may use in `language`.
+pub fn callback_after_prompts(language: &str) -> Vec<String> {
+    let mut out = vec![CALLBACK_WHEN_OPEN.to_string()];
+    let mut t = Duration::from_secs(60);
+    while let Some(seq) = callback_within(language, t) {
+        out.extend(seq);
+        t += Duration::from_secs(60);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The closing prompt a language's word order needs after the time.
 fn sentence_end(language: &str) -> Option<&'static str> {
     match language {

@@ -11,6 +11,7 @@
 //!   journal into the database; `perms`: the modes of what they write.
 //! - [`repo`]: the SQL. [`db`]: connecting and migrating.
 //! - [`embedded`]: the private PostgreSQL cluster. [`report`]: CLI output.
+//! - [`scan`]: the SLA clock without calls (breaches, escalation, progress).
 
 pub mod calls;
 pub mod db;
@@ -23,6 +24,7 @@ pub(crate) mod perms;
 mod replay;
 pub mod repo;
 pub mod report;
+pub mod scan;
 pub mod sla;
 pub mod store;
 mod writer;

@@ -256,10 +256,12 @@ async fn serve(
     let stop_admin = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(
         admin_listener,
-        AdminState::new(store.clone(), status_rx).with_agents(
-            AgentStore::new(database.pool.clone()),
-            AgentSettings::from_config(config),
-        ),
+        AdminState::new(store.clone(), status_rx)
+            .with_agents(
+                AgentStore::new(database.pool.clone()),
+                AgentSettings::from_config(config),
+            )
+            .with_report(crate::report::Settings::from_config(config)),
         stop_admin.clone(),
     ));
     // The SLA clock without calls (one daemon at a time per database).

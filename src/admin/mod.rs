@@ -7,6 +7,7 @@
 //! - [`api`]: the JSON routes. [`page`]: the HTML page.
 //! - [`agents`]: the roster's routes (`/api/agents...`), the CLI's
 //!   `agents` commands over HTTP.
+//! - [`report`]: the desk's key figures and the QC sample (`/api/report...`).
 //! - [`params`]: query parsing (every mistake a 400 naming the parameter).
 //! - [`error`]: [`AdminError`], the one mapping to HTTP status and JSON.
 //!
@@ -19,6 +20,7 @@ pub mod api;
 pub mod error;
 pub mod page;
 pub mod params;
+pub mod report;
 
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -99,6 +101,8 @@ pub struct AdminState {
     /// says otherwise.
     pub agents: AgentStore,
     pub agent_settings: AgentSettings,
+    /// The report's targets (`[report]`, `[answer]`, the SLA table).
+    pub report: crate::report::Settings,
 }
 
 impl AdminState {
@@ -109,7 +113,14 @@ impl AdminState {
             status,
             agents,
             agent_settings: AgentSettings::default(),
+            report: crate::report::Settings::from_config(&Config::default()),
         }
+    }
+
+    /// Report with the configured targets rather than the standard's.
+    pub fn with_report(mut self, settings: crate::report::Settings) -> Self {
+        self.report = settings;
+        self
     }
 
     /// Serve the roster from `agents`, with the configured realm and
@@ -140,6 +151,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/tickets/{number}", get(api::show_ticket))
         .route("/api/tickets/{number}/status", post(api::change_status))
         .route("/api/calls", get(api::recent_calls))
+        .route("/api/report", get(report::figures))
+        .route("/api/report/sample", get(report::sample))
         .route("/api/agents", get(agents::list).post(agents::add))
         .route(
             "/api/agents/{user}",

@@ -28,7 +28,7 @@ use crate::media::ports::PortAllocator;
 use crate::routing;
 use crate::sip::transport::{self, ReplyTo, Stats};
 use crate::tickets::db::{self, DbError};
-use crate::tickets::{repo, StoreError, TicketStore};
+use crate::tickets::{repo, StoreError, StoreOptions, TicketStore};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,11 @@ async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), DaemonError>
     )))
 }
 
+/// The longest the start waits for migrations (a hung database reads as
+/// down after it; a connection that cannot even be made fails sooner, at
+/// `database.connect_timeout`).
+const MIGRATE_AT_START: Duration = Duration::from_secs(60);
+
 /// Run until SIGTERM/SIGINT. `reload` re-reads the configuration (on
 /// SIGHUP, or when `config_file`, the flow or a prompt changes).
 pub async fn run(
@@ -94,17 +99,35 @@ pub async fn run(
     on_ready: impl FnOnce(&Listening, &str, &std::path::Path),
 ) -> Result<(), DaemonError> {
     let dir = crate::config::resolve_data_dir(&config.daemon.data_dir);
-    std::fs::create_dir_all(&dir).map_err(|source| DaemonError::DataDir {
-        dir: dir.clone(),
-        source,
-    })?;
-    let database = db::open(
+    // Callers' personal data lives here (journal, voice notes, recordings):
+    // the daemon user's alone.
+    let traverse = if config.database.url.is_empty() {
+        crate::tickets::embedded::server_gid(&dir)
+    } else {
+        None
+    };
+    match crate::tickets::perms::data_dir(&dir, traverse) {
+        Ok(Some(old)) => tracing::warn!(dir = %dir.display(), old_mode = format!("{old:o}"),
+            new_mode = if traverse.is_some() { "710" } else { "700" },
+            "data directory was open to other users; tightened (it holds callers' personal data)"),
+        Ok(None) => {}
+        Err(source) => {
+            return Err(DaemonError::DataDir {
+                dir: dir.clone(),
+                source,
+            })
+        }
+    }
+    let database = db::open_bounded(
         &config.database.url,
         &dir,
         config.database.pool_size,
         config.database.connect_timeout.as_duration(),
+        config.database.statement_timeout.as_duration(),
     )?;
-    match db::migrate(&database.pool).await {
+    // Bounded: a database that accepts and never answers must not hold the
+    // start (the daemon starts and journals, and migrates on replay).
+    match db::migrate_within(&database.pool, MIGRATE_AT_START).await {
         Ok(()) => {}
         Err(DbError::Migrate(sqlx::migrate::MigrateError::Execute(e)))
             if repo::is_unavailable(&e) =>
@@ -139,8 +162,16 @@ async fn serve(
     reload: impl Fn() -> Result<Config, ConfigError>,
     on_ready: impl FnOnce(&Listening, &str, &std::path::Path),
 ) -> Result<(), DaemonError> {
-    let (store, replayer) =
-        TicketStore::open(database.pool.clone(), dir, config.tickets.reserve_numbers).await?;
+    let (store, replayer) = TicketStore::open_with(
+        database.pool.clone(),
+        dir,
+        StoreOptions {
+            reserve: config.tickets.reserve_numbers,
+            reserve_cover: config.tickets.reserve_cover.as_duration(),
+            db_timeout: config.database.connect_timeout.as_duration(),
+        },
+    )
+    .await?;
 
     // The flow and its prompts first: a bad file stops the start before
     // any port opens, with every problem named.
@@ -261,6 +292,9 @@ async fn serve(
                 AgentStore::new(database.pool.clone()),
                 AgentSettings::from_config(config),
             )
+            .with_hours(std::sync::Arc::new(
+                crate::hours::ServiceHours::from_config(&config.hours).unwrap_or_default(),
+            ))
             .with_report(crate::report::Settings::from_config(config)),
         stop_admin.clone(),
     ));

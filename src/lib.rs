@@ -49,6 +49,7 @@ pub mod call;
 pub mod callgen;
 pub mod config;
 pub mod daemon;
+pub mod hours;
 pub mod ivr;
 pub mod media;
 pub mod report;

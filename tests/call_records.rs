@@ -23,7 +23,7 @@ fn record(call_id: &str) -> CallRecord {
         digits: "12".into(),
         language: Some("en".into()),
         ticket_number: None,
-        flow_version: Some("default-1+0000abcd".into()),
+        flow_version: Some("default-2+0000abcd".into()),
     }
 }
 

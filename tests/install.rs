@@ -142,7 +142,7 @@ async fn run_from_the_root_directory_with_only_a_data_dir_answers_options() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("calls:    0 in progress"), "{text}");
-    assert!(text.contains("flow:     default-1+"), "{text}");
+    assert!(text.contains("flow:     default-2+"), "{text}");
     assert!(
         text.contains(&format!("version:  {}", hotline::shipped::version())),
         "{text}"
@@ -189,7 +189,7 @@ async fn relative_paths_in_a_configuration_file_are_found_from_its_directory() {
     std::fs::create_dir_all(etc.join("flows")).unwrap();
     let flow = std::fs::read_to_string("config/ivr.toml")
         .unwrap()
-        .replace("version = \"default-1\"", "version = \"custom-7\"")
+        .replace("version = \"default-2\"", "version = \"custom-7\"")
         .replace("\"greeting-hello\"", "\"custom-hello\"");
     std::fs::write(etc.join("flows/custom.toml"), flow).unwrap();
     // A prompt only this directory has, in both languages.

@@ -32,7 +32,7 @@ fn every_shipped_flow_validates_with_the_shipped_prompts() {
             .unwrap_or_else(|| panic!("no file under config/ uses {name}"));
         match load_checked(&paths, config) {
             Ok(loaded) => {
-                assert!(loaded.version().starts_with("default-1+") || name != "ivr.toml");
+                assert!(loaded.version().starts_with("default-2+") || name != "ivr.toml");
                 assert!(loaded.flow.steps.len() >= 10, "{name}: the whole intake");
             }
             Err(problems) => {

@@ -212,7 +212,7 @@ async fn a_reload_during_a_call_leaves_it_on_its_flow_and_a_bad_flow_is_refused(
     // A new version of the flow: a shorter language menu timeout.
     let text = std::fs::read_to_string(&flow_path)
         .unwrap()
-        .replace("version = \"default-1\"", "version = \"default-2\"")
+        .replace("version = \"default-2\"", "version = \"default-3\"")
         .replace("timeout = \"5s\"", "timeout = \"3s\"");
     // Saving the file is enough: the daemon notices the change.
     std::fs::write(&flow_path, text).unwrap();
@@ -220,26 +220,26 @@ async fn a_reload_during_a_call_leaves_it_on_its_flow_and_a_bad_flow_is_refused(
         |l| {
             l.contains("configuration reloaded")
                 && l.contains("why=file change")
-                && l.contains("default-2")
+                && l.contains("default-3")
         },
         S,
     )
     .await;
-    // The call in progress goes on with version 1: its category menu works.
+    // The call in progress goes on with the version it started on: its category menu works.
     at_step(&d, &mut first, "category", "1").await;
-    // The next call starts on version 2.
+    // The next call starts on the new version.
     let mut second = Caller::dial(d.sip, &who(), S).await.unwrap();
     let second_id = second.call_id().to_string();
     at_step(&d, &mut second, "language", "").await;
     d.wait_line(
-        |l| l.contains(&second_id) && l.contains("intake started") && l.contains("default-2"),
+        |l| l.contains(&second_id) && l.contains("intake started") && l.contains("default-3"),
         S,
     )
     .await;
     assert!(
         d.count(|l| l.contains(&first_id)
             && l.contains("intake started")
-            && l.contains("default-1"))
+            && l.contains("default-2"))
             == 1
     );
     // A broken flow (a step that does not exist) is refused; calls go on.
@@ -256,7 +256,7 @@ async fn a_reload_during_a_call_leaves_it_on_its_flow_and_a_bad_flow_is_refused(
     let third_id = third.call_id().to_string();
     at_step(&d, &mut third, "language", "").await;
     d.wait_line(
-        |l| l.contains(&third_id) && l.contains("intake started") && l.contains("default-2"),
+        |l| l.contains(&third_id) && l.contains("intake started") && l.contains("default-3"),
         S,
     )
     .await;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod procfs;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -33,6 +35,22 @@ pub fn cluster() -> (EmbeddedCluster, tempfile::TempDir) {
 }
 
 impl Bench {
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The cluster's postmaster process id.
+    pub fn postmaster(&self) -> Option<u32> {
+        procfs::postmaster(&self.cluster.dir().join("data"))
+    }
+
+    /// CPU seconds so far of hotline and of its PostgreSQL.
+    pub fn cpu_seconds(&self) -> (f64, f64) {
+        let pg = self.postmaster().map_or(0.0, procfs::cluster_cpu_seconds);
+        (procfs::cpu_seconds(self.pid(), false), pg)
+    }
+
     /// Start a cluster and `hotline run` with `config` (TOML text).
     pub fn start(config: &str) -> Self {
         let (cluster, dir) = cluster();

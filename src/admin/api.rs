@@ -50,6 +50,17 @@ pub async fn status(State(s): State<AdminState>) -> Json<AdminStatus> {
     Json(s.status_now())
 }
 
+/// `GET /api/hours`: each tier staffed or not now, and when that changes.
+pub async fn hours(State(s): State<AdminState>) -> Json<serde_json::Value> {
+    let now = chrono::Utc::now();
+    Json(serde_json::json!({
+        "time_zone": s.hours.zone().name(),
+        "sla_clock": s.hours.sla_clock().as_str(),
+        "at": now,
+        "tiers": s.hours.board(now),
+    }))
+}
+
 /// `GET /api/tickets?open=&severity=&since=&limit=`, newest first.
 pub async fn list_tickets(
     State(s): State<AdminState>,

@@ -23,6 +23,7 @@ pub mod params;
 pub mod report;
 
 use std::future::IntoFuture;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::{get, post, put};
@@ -35,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agents::AgentStore;
 use crate::config::Config;
+use crate::hours::ServiceHours;
 use crate::tickets::TicketStore;
 
 pub use error::AdminError;
@@ -103,6 +105,8 @@ pub struct AdminState {
     pub agent_settings: AgentSettings,
     /// The report's targets (`[report]`, `[answer]`, the SLA table).
     pub report: crate::report::Settings,
+    /// The service hours in force (`GET /api/hours`).
+    pub hours: Arc<ServiceHours>,
 }
 
 impl AdminState {
@@ -114,12 +118,19 @@ impl AdminState {
             agents,
             agent_settings: AgentSettings::default(),
             report: crate::report::Settings::from_config(&Config::default()),
+            hours: Arc::default(),
         }
     }
 
     /// Report with the configured targets rather than the standard's.
     pub fn with_report(mut self, settings: crate::report::Settings) -> Self {
         self.report = settings;
+        self
+    }
+
+    /// Show `hours` at `GET /api/hours`.
+    pub fn with_hours(mut self, hours: Arc<ServiceHours>) -> Self {
+        self.hours = hours;
         self
     }
 
@@ -153,6 +164,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/calls", get(api::recent_calls))
         .route("/api/report", get(report::figures))
         .route("/api/report/sample", get(report::sample))
+        .route("/api/hours", get(api::hours))
         .route("/api/agents", get(agents::list).post(agents::add))
         .route(
             "/api/agents/{user}",

@@ -86,6 +86,14 @@ pub enum AgentState {
 }
 
 impl AgentState {
+    /// Ringing, talking or in wrap-up: taken by a call.
+    pub fn in_call(self) -> bool {
+        matches!(
+            self,
+            AgentState::Ringing | AgentState::OnCall | AgentState::WrapUp
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AgentState::Offline => "offline",

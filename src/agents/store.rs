@@ -20,6 +20,8 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use sqlx::postgres::{PgListener, PgNotification, PgPool};
 use sqlx::Row;
 
@@ -472,7 +474,21 @@ impl AgentStore {
         to: AgentState,
         cause: &Cause<'_>,
     ) -> Result<Transition, AgentError> {
-        self.transition(agent, to, cause, None).await
+        self.transition(agent, to, cause, None, None).await
+    }
+
+    /// [`AgentStore::set_state_with`] for a change that happened at `at`
+    /// (a write kept while the database was down and replayed later): the
+    /// event and `state_since` carry the time routing made the change, not
+    /// the time of the replay.
+    pub async fn set_state_at(
+        &self,
+        agent: AgentId,
+        to: AgentState,
+        cause: &Cause<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<Transition, AgentError> {
+        self.transition(agent, to, cause, None, Some(at)).await
     }
 
     /// The state change behind every setter: the current state is read
@@ -485,6 +501,7 @@ impl AgentStore {
         to: AgentState,
         cause: &Cause<'_>,
         allowed: Option<&[AgentState]>,
+        at: Option<DateTime<Utc>>,
     ) -> Result<Transition, AgentError> {
         check_reason(cause.reason)?;
         let mut tx = self.pool.begin().await?;
@@ -510,7 +527,8 @@ impl AgentStore {
         }
         sqlx::query(
             "WITH u AS (
-                UPDATE agents SET state = $2, state_since = now(), state_reason = $3, updated_at = now()
+                UPDATE agents SET state = $2, state_since = COALESCE($8, now()), state_reason = $3,
+                    updated_at = now()
                 WHERE id = $1
                 RETURNING id, sip_user, state_since
             )
@@ -525,6 +543,7 @@ impl AgentStore {
         .bind(cause.actor.as_str())
         .bind(cause.call_id)
         .bind(cause.ticket.map(|t| t.0))
+        .bind(at)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -540,7 +559,7 @@ impl AgentStore {
         actor: Actor,
     ) -> Result<Transition, AgentError> {
         let cause = Cause::by(actor).reason(reason);
-        self.transition(agent, AgentState::Paused, &cause, Some(NOT_IN_A_CALL))
+        self.transition(agent, AgentState::Paused, &cause, Some(NOT_IN_A_CALL), None)
             .await
     }
 
@@ -553,6 +572,7 @@ impl AgentStore {
             AgentState::Available,
             &Cause::by(actor),
             Some(NOT_IN_A_CALL),
+            None,
         )
         .await
     }
@@ -564,6 +584,7 @@ impl AgentStore {
             AgentState::Offline,
             &Cause::by(actor),
             Some(NOT_IN_A_CALL),
+            None,
         )
         .await
     }
@@ -582,6 +603,7 @@ impl AgentStore {
                 AgentState::Available,
                 &Cause::by(actor).reason(Some(reason)),
                 Some(&[AgentState::Offline]),
+                None,
             )
             .await
         {

@@ -86,6 +86,8 @@ pub struct IntakeServices {
     pub store: TicketStore,
     pub policy: Arc<SlaPolicy>,
     pub recordings: PathBuf,
+    /// The desk's hours, for the flow's `staffed` and `callback_time`.
+    pub staffing: Arc<dyn crate::ivr::Staffing>,
 }
 
 /// Write the record of a call that never reached the IVR (refused,
@@ -127,10 +129,10 @@ impl CallIntake {
         let (writes, ops) = mpsc::unbounded_channel();
         let (created_tx, created) = mpsc::unbounded_channel();
         // In the call's span: its log lines carry the Call-ID.
+        let machine = IvrMachine::new(flow.flow.clone(), facts).with_staffing(services.staffing);
         let writer = tokio::spawn(
             write_in_order(ops, created_tx, services.store, services.policy).in_current_span(),
         );
-        let machine = IvrMachine::new(flow.flow.clone(), facts);
         let mut intake = Self {
             machine,
             flow,

@@ -7,7 +7,9 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::hours::{DeskStaffing, ServiceHours};
 use crate::ivr::registry::LoadedFlow;
+use crate::ivr::Staffing;
 use crate::sip::message::Request;
 use crate::sip::transaction::Timers;
 use crate::sip::validate::Policy;
@@ -34,6 +36,8 @@ pub struct CallSettings {
     pub flow: Arc<LoadedFlow>,
     /// The SLA table in force for tickets of calls started now.
     pub sla: Arc<SlaPolicy>,
+    /// The desk's hours, for the flow's `staffed` and `callback_time`.
+    pub staffing: Arc<dyn Staffing>,
 }
 
 impl CallSettings {
@@ -63,6 +67,7 @@ impl CallSettings {
             rtp_timeout: c.media.rtp_timeout.as_duration(),
             flow,
             sla: Arc::new(SlaPolicy::from_config(c)),
+            staffing: Arc::new(desk_staffing(c)),
         }
     }
 
@@ -92,4 +97,21 @@ impl CallSettings {
             }
         })
     }
+}
+
+/// The schedule of `[hours]` seen per severity: its SLA tier and every
+/// overflow tier (validation has refused a schedule that does not parse;
+/// should one slip through, the desk is taken as never closed).
+fn desk_staffing(c: &Config) -> DeskStaffing {
+    let hours = ServiceHours::from_config(&c.hours).unwrap_or_default();
+    let tiers = crate::routing::Settings::from_config(c)
+        .severities
+        .into_iter()
+        .map(|s| {
+            let mut tiers = vec![s.tier];
+            tiers.extend(s.overflow.into_iter().flat_map(|(_, t)| t));
+            (s.name, tiers)
+        })
+        .collect();
+    DeskStaffing::new(Arc::new(hours), tiers)
 }

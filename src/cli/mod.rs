@@ -11,6 +11,7 @@
 
 pub mod agents;
 pub mod report;
+pub mod hours;
 pub mod status;
 pub mod systemd;
 pub mod tickets;
@@ -86,6 +87,12 @@ pub enum Command {
     Agents(AgentsCommand),
     /// The desk's key figures beside the standard's targets; `report sample` for quality control
     Report(report::ReportArgs),
+    /// Service hours: which tiers are staffed now and when that changes
+    Hours {
+        /// JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Run the parsed command line.
@@ -147,6 +154,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tickets(cmd) => tickets::run(config, cmd).await,
         Command::Agents(cmd) => agents::run(config, cmd).await,
         Command::Report(args) => report::run(config, args).await,
+        Command::Hours { json } => hours::run(&config, json),
     }
 }
 

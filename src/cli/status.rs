@@ -169,7 +169,7 @@ mod tests {
     fn the_report_names_calls_journal_flow_and_agents() {
         let s = json!({
             "calls_active": 2, "calls_started": 40, "rejected_busy": 1,
-            "journal_pending": 3, "flow_version": "default-1+abcd",
+            "journal_pending": 3, "flow_version": "default-2+abcd",
             "started_at": "2026-12-01T12:00:00Z", "version": hotline::shipped::version(),
         });
         let agents = json!([{"state": "available"}, {"state": "on_call"}, {"state": "available"}]);

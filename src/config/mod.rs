@@ -6,6 +6,7 @@
 //! file in one pass.
 
 mod duration;
+mod hours;
 mod load;
 mod types;
 mod validate;
@@ -14,6 +15,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use duration::ConfigDuration;
+pub use hours::{HoursConfig, SlaClock};
 pub use load::{load, parse_str, resolve_data_dir};
 pub use types::*;
 

@@ -26,6 +26,8 @@ pub struct Config {
     pub sla: SlaConfig,
     pub agents: AgentsConfig,
     pub routing: RoutingConfig,
+    /// Service hours per tier, holidays and the SLA clock.
+    pub hours: super::HoursConfig,
     /// The desk's key figures: targets and quality-control shares.
     pub report: ReportConfig,
     /// The SLA clock that runs without calls (breaches, escalation,
@@ -221,9 +223,13 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Connections in the pool.
     pub pool_size: u32,
-    /// How long a write waits for a connection before the ticket goes to
-    /// the on-disk journal instead (the caller must not wait on a dead DB).
+    /// How long a write waits for the database (a connection, then its
+    /// answer) before the ticket goes to the on-disk journal instead (the
+    /// caller must not wait on a dead or hung DB).
     pub connect_timeout: ConfigDuration,
+    /// The server's own bound on any one statement (`statement_timeout`,
+    /// set on every connection): a statement stuck behind a lock ends.
+    pub statement_timeout: ConfigDuration,
 }
 
 impl Default for DatabaseConfig {
@@ -232,6 +238,7 @@ impl Default for DatabaseConfig {
             url: String::new(),
             pool_size: 16,
             connect_timeout: ConfigDuration(Duration::from_secs(2)),
+            statement_timeout: ConfigDuration(Duration::from_secs(10)),
         }
     }
 }
@@ -241,14 +248,20 @@ impl Default for DatabaseConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct TicketsConfig {
     /// Numbers reserved from the database sequence ahead of need, so a
-    /// ticket journaled while the database is down already owns its number.
+    /// ticket journaled while the database is down already owns its number
+    /// (the fewest held, whatever the intake rate).
     pub reserve_numbers: u32,
+    /// Hold enough numbers for this long an outage at the intake rate
+    /// measured (refilled while the database is up). Beyond it tickets are
+    /// still journaled, numbered when the database returns.
+    pub reserve_cover: ConfigDuration,
 }
 
 impl Default for TicketsConfig {
     fn default() -> Self {
         Self {
             reserve_numbers: 200,
+            reserve_cover: ConfigDuration(Duration::from_secs(600)),
         }
     }
 }

@@ -20,6 +20,9 @@ pub(super) fn validate(c: &Config) -> Problems {
     categories(c, &mut p);
     agents(c, &mut p);
     routing(c, &mut p);
+    if let Err(hours) = crate::hours::ServiceHours::from_config(&c.hours) {
+        p.extend(hours);
+    }
     report(c, &mut p);
     sla_clock(c, &mut p);
     p
@@ -317,6 +320,30 @@ fn admin_and_db(c: &Config, p: &mut Problems) {
         p.push((
             "tickets.reserve_numbers".into(),
             format!("is {}; use 10 to 100000", c.tickets.reserve_numbers),
+        ));
+    }
+    let connect = c.database.connect_timeout.as_duration();
+    if connect < std::time::Duration::from_millis(50)
+        || connect > std::time::Duration::from_secs(60)
+    {
+        p.push((
+            "database.connect_timeout".into(),
+            format!("is {connect:?}; use 50ms to 60s (callers wait this long on a hung database)"),
+        ));
+    }
+    let statement = c.database.statement_timeout.as_duration();
+    if statement < std::time::Duration::from_millis(100)
+        || statement > std::time::Duration::from_secs(3600)
+    {
+        p.push((
+            "database.statement_timeout".into(),
+            format!("is {statement:?}; use 100ms to 1h"),
+        ));
+    }
+    if c.tickets.reserve_cover.as_duration() > std::time::Duration::from_secs(24 * 3600) {
+        p.push((
+            "tickets.reserve_cover".into(),
+            "is over 24h; use e.g. \"10m\" (tickets beyond it are still journaled)".into(),
         ));
     }
 }

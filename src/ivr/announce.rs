@@ -64,7 +64,9 @@ pub fn connecting(_language: &str) -> Vec<String> {
 /// you back."
 pub fn call_cut(_language: &str, ticket: TicketNumber) -> Vec<String> {
     let mut out = vec!["call-cut".to_string()];
-    out.extend(words::digits(&ticket.to_string()));
+    if !ticket.is_provisional() {
+        out.extend(words::digits(&ticket.to_string()));
+    }
     out.push("call-cut-end".into());
     out
 }

@@ -51,6 +51,7 @@ pub enum Step {
     Say(SayStep),
     Ticket(TicketStep),
     Queue(QueueStep),
+    Callback(CallbackStep),
     Hangup(EndStep),
     If(IfStep),
 }
@@ -93,6 +94,7 @@ impl Step {
                 }
             }
             Step::Hangup(s) => push_refs(&mut out, "prompts", &s.prompts),
+            Step::Callback(s) => push_refs(&mut out, "prompts", &s.prompts),
             Step::Ticket(_) | Step::If(_) => {}
         }
         out
@@ -124,6 +126,7 @@ impl Step {
             Step::Record(s) => vec![("next".into(), s.next.as_str())],
             Step::Say(s) => vec![("next".into(), s.next.as_str())],
             Step::Ticket(s) => vec![("next".into(), s.next.as_str())],
+            Step::Callback(s) => vec![("next".into(), s.next.as_str())],
             Step::If(s) => vec![
                 ("then".into(), s.then.as_str()),
                 ("else".into(), s.otherwise.as_str()),
@@ -267,6 +270,12 @@ pub enum SayWhat {
     ResponseTarget,
     CustomerRef,
     CallbackNumber,
+    /// When the desk will call back a caller who cannot be put through
+    /// now: "we will call you back within <n> <unit>" (the time until an
+    /// engineer of the ticket's tiers is staffed again), or "as soon as our
+    /// engineers are available" when that is more than a day away.
+    /// Nothing is said while one is staffed.
+    CallbackTime,
 }
 
 /// Prompts followed by something spoken from what is known.
@@ -276,6 +285,18 @@ pub struct SayStep {
     #[serde(default)]
     pub prompts: Vec<String>,
     pub say: SayWhat,
+    pub next: String,
+}
+
+/// `callback`: the caller's callback request goes on the ticket (at the
+/// number collected, or the caller ID), to be called back when an engineer
+/// of the ticket's tier is free; then `prompts` and `next`. Without a
+/// ticket or a number to call, nothing is stored and the flow goes on.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackStep {
+    #[serde(default)]
+    pub prompts: Vec<String>,
     pub next: String,
 }
 
@@ -324,6 +345,9 @@ pub enum Condition {
     Language(String),
     FieldSet(Field),
     FieldUnset(Field),
+    /// An engineer of a tier that could take the ticket (its tier or an
+    /// overflow tier) keeps hours now (`[hours]` in hotline.toml).
+    Staffed(bool),
 }
 
 /// Branch on what is known about the call.

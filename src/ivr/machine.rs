@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::flow::{resolve_prompt, Flow, Step};
 pub use super::intake::{CallFacts, Intake, Progress};
+use super::staffing::{AlwaysStaffed, Staffing};
 use crate::tickets::{Assignment, CallRecord, EndReason, RoutingEvent, TicketNumber, TicketUpdate};
 
 /// How long a `say ticket_number` waits for the store before skipping.
@@ -229,6 +230,19 @@ pub struct IvrMachine {
     queued: Option<QueueRequest>,
     /// When the caller joined (or rejoined) the queue.
     queued_at: Option<Instant>,
+    /// The desk's hours, for `staffed` and `callback_time`.
+    staffing: Arc<dyn Staffing>,
+    /// A `callback` step's request, stored (true) or waiting for the
+    /// ticket's number (the number to call).
+    callback: Option<CallbackState>,
+}
+
+/// Where a `callback` step's request stands.
+#[derive(Debug, Clone, PartialEq)]
+enum CallbackState {
+    /// Waiting for the ticket: the number to call.
+    Pending(String),
+    Stored,
 }
 
 impl IvrMachine {
@@ -253,7 +267,16 @@ impl IvrMachine {
             ticket_queue: None,
             queued: None,
             queued_at: None,
+            staffing: Arc::new(AlwaysStaffed),
+            callback: None,
         }
+    }
+
+    /// The desk's hours this call's `staffed` conditions and
+    /// `callback_time` steps ask (default: always staffed).
+    pub fn with_staffing(mut self, staffing: Arc<dyn Staffing>) -> Self {
+        self.staffing = staffing;
+        self
     }
 
     pub fn intake(&self) -> &Intake {
@@ -342,6 +365,7 @@ impl IvrMachine {
                 self.progress.ticket = Some(number);
                 self.ticket = TicketState::Created { response_target };
                 self.ticket_queue = Some((tier, response_due_at));
+                self.store_pending_callback();
                 if self.phase == Phase::WaitTicket {
                     self.after_ticket(now);
                 }
@@ -451,6 +475,10 @@ impl IvrMachine {
                 self.goto(now, &s.next);
             }
             Step::Queue(_) => self.queue(now),
+            Step::Callback(s) => {
+                self.request_callback();
+                self.prompt(now, &s.prompts, false);
+            }
             Step::Hangup(s) => self.prompt(now, &s.prompts, false),
             Step::If(s) => {
                 let target = if self.holds(&s.when) {
@@ -469,7 +497,14 @@ impl IvrMachine {
             Some(Step::Play(s)) => self.goto(now, &s.next),
             Some(Step::Record(s)) => self.goto(now, &s.next),
             Some(Step::Say(s)) => self.goto(now, &s.next),
-            Some(Step::Queue(_) | Step::Hangup(_)) => self.finish(EndReason::Completed, true),
+            Some(Step::Callback(s)) => self.goto(now, &s.next),
+            Some(Step::Queue(_) | Step::Hangup(_)) => {
+                let reason = match self.callback {
+                    Some(_) => EndReason::CallbackRequested,
+                    None => EndReason::Completed,
+                };
+                self.finish(reason, true)
+            }
             _ => self.finish(EndReason::Error, true),
         }
     }

@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::{IvrAction, IvrMachine, Phase, QueueRequest, TicketState, TICKET_WAIT};
+use super::{CallbackState, IvrAction, IvrMachine, Phase, QueueRequest, TicketState, TICKET_WAIT};
 use crate::ivr::announce;
 use crate::ivr::flow::Step;
 use crate::tickets::{Assignment, EndReason, RoutingEvent};
@@ -181,6 +181,39 @@ impl IvrMachine {
             EndReason::CallbackRequested,
             announce::callback_noted(&self.intake.language),
         );
+    }
+
+    /// A `callback` step: the request goes on the ticket (now, or when the
+    /// ticket is made) and to routing; the call ends as
+    /// `callback_requested`. Without a number to call there is nothing to
+    /// store (the default flow asks anonymous callers for one).
+    pub(super) fn request_callback(&mut self) {
+        if self.callback.is_some() {
+            return;
+        }
+        let Some(number) = self.callback_number() else {
+            return;
+        };
+        self.callback = Some(CallbackState::Pending(number));
+        self.store_pending_callback();
+    }
+
+    /// Store a `callback` step's request once the ticket's number is known.
+    pub(super) fn store_pending_callback(&mut self) {
+        let (Some(CallbackState::Pending(number)), Some(ticket)) =
+            (self.callback.clone(), self.progress.ticket)
+        else {
+            return;
+        };
+        self.callback = Some(CallbackState::Stored);
+        self.out.push_back(IvrAction::CallbackRequested {
+            ticket,
+            number: number.clone(),
+        });
+        self.out.push_back(IvrAction::TicketEvent {
+            number: ticket,
+            event: RoutingEvent::CallbackRequested { number },
+        });
     }
 
     /// A last prompt, then `Hangup` with `reason` when it has played.

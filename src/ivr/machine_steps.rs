@@ -146,6 +146,14 @@ impl IvrMachine {
             return;
         }
         let spoken = match (s.say, &self.ticket) {
+            (SayWhat::TicketNumber, TicketState::Created { .. })
+                if self.progress.ticket.is_some_and(|n| n.is_provisional()) =>
+            {
+                // Journaled with no final number yet (a long database
+                // outage): no number to read; say it is recorded and the
+                // desk will call back.
+                return self.prompt(now, &[words::TICKET_RECORDED.to_string()], false);
+            }
             (SayWhat::TicketNumber, TicketState::Created { .. }) => {
                 self.progress.ticket.map(|n| words::digits(&n.to_string()))
             }
@@ -155,6 +163,14 @@ impl IvrMachine {
             (SayWhat::CustomerRef, _) => self.intake.customer_ref.as_deref().map(words::digits),
             (SayWhat::CallbackNumber, _) => {
                 self.intake.callback_number.as_deref().map(words::digits)
+            }
+            (SayWhat::CallbackTime, _) => {
+                match self.staffing.opens_in(self.intake.severity.as_deref()) {
+                    Some(d) if d.is_zero() => None,
+                    Some(d) => Some(words::callback_after(&self.intake.language, d)),
+                    // No staffed hour ahead at all: still a promise, no time.
+                    None => Some(vec![words::CALLBACK_WHEN_OPEN.to_string()]),
+                }
             }
             _ => None,
         };
@@ -173,6 +189,9 @@ impl IvrMachine {
             Condition::Language(l) => self.intake.language == *l,
             Condition::FieldSet(f) => self.field(*f).is_some(),
             Condition::FieldUnset(f) => self.field(*f).is_none(),
+            Condition::Staffed(want) => {
+                self.staffing.staffed(self.intake.severity.as_deref()) == *want
+            }
         }
     }
 

@@ -441,3 +441,141 @@ fn a_menu_without_a_default_ends_the_call_when_tries_run_out() {
 
 #[path = "machine_queue_tests.rs"]
 mod queue;
+
+/// A desk whose engineers are all away for `0`.
+#[derive(Debug)]
+struct ClosedFor(Duration);
+
+impl crate::ivr::Staffing for ClosedFor {
+    fn staffed(&self, _: Option<&str>) -> bool {
+        false
+    }
+    fn opens_in(&self, _: Option<&str>) -> Option<Duration> {
+        Some(self.0)
+    }
+}
+
+/// Minor severity, customer number skipped, voice note left: the ticket
+/// number is read back.
+fn read_back_after_hours(closed: Duration) -> Call {
+    let mut c = Call::start(false);
+    c.m = IvrMachine::new(default_flow(), facts(false)).with_staffing(Arc::new(ClosedFor(closed)));
+    c.input(IvrInput::Started);
+    c.done();
+    c.keys("1");
+    c.done();
+    c.done();
+    c.keys("2");
+    c.done();
+    c.keys("3");
+    created(&mut c);
+    c.done();
+    c.keys("#");
+    c.done();
+    c.input(IvrInput::RecordingDone {
+        path: "/var/lib/hotline/notes/call-1.wav".into(),
+        duration: SECS(2),
+    });
+    c
+}
+
+#[test]
+fn after_hours_the_caller_hears_when_the_desk_calls_back_and_the_request_is_stored() {
+    let mut c = read_back_after_hours(SECS(10 * 3600));
+    // No "within 30 minutes" promise and no queue: the desk is closed.
+    assert_eq!(
+        c.done(),
+        [play(
+            &[
+                "en/after-hours",
+                "en/callback-within",
+                "en/number-15",
+                "en/hours"
+            ],
+            false
+        )]
+    );
+    assert_eq!(
+        c.done(),
+        [
+            IvrAction::CallbackRequested {
+                ticket: TicketNumber(1042),
+                number: "+15551230000".into()
+            },
+            IvrAction::TicketEvent {
+                number: TicketNumber(1042),
+                event: RoutingEvent::CallbackRequested {
+                    number: "+15551230000".into()
+                }
+            },
+            play(&["en/thank-you-goodbye"], false),
+        ]
+    );
+    assert_eq!(
+        c.done(),
+        [IvrAction::Hangup {
+            reason: EndReason::CallbackRequested
+        }]
+    );
+    assert_eq!(c.m.queue_request(), None, "never queued");
+    let rec = c.m.call_record(Some(Utc::now()));
+    assert_eq!(rec.end_reason, Some(EndReason::CallbackRequested));
+    assert_eq!(rec.last_step.as_deref(), Some("goodbye"));
+}
+
+#[test]
+fn a_desk_closed_for_days_promises_a_callback_when_it_opens() {
+    let mut c = read_back_after_hours(SECS(3 * 86_400));
+    assert_eq!(
+        c.done(),
+        [play(&["en/after-hours", "en/callback-when-open"], false)]
+    );
+}
+
+#[test]
+fn a_callback_step_before_the_ticket_exists_is_stored_when_it_is_made() {
+    let text = r#"
+version = "t"
+languages = ["en"]
+start = "ticket"
+[steps.ticket]
+kind = "ticket"
+next = "cb"
+[steps.cb]
+kind = "callback"
+prompts = ["callback-noted"]
+next = "bye"
+[steps.bye]
+kind = "hangup"
+"#;
+    let flow = Arc::new(parse_flow(text, Path::new("t.toml")).unwrap());
+    let mut c = Call {
+        m: IvrMachine::new(flow, facts(false)),
+        now: Instant::now(),
+    };
+    c.m.intake.severity = Some("minor".into());
+    let out = c.input(IvrInput::Started);
+    assert!(
+        !out.iter()
+            .any(|a| matches!(a, IvrAction::CallbackRequested { .. })),
+        "no ticket number yet: {out:?}"
+    );
+    assert_eq!(out.last(), Some(&play(&["en/callback-noted"], false)));
+    let out = created(&mut c);
+    assert!(matches!(
+        out.as_slice(),
+        [
+            IvrAction::CallbackRequested {
+                ticket: TicketNumber(1042),
+                ..
+            },
+            IvrAction::TicketEvent { .. }
+        ]
+    ));
+    assert_eq!(
+        c.done(),
+        [IvrAction::Hangup {
+            reason: EndReason::CallbackRequested
+        }]
+    );
+}

@@ -19,6 +19,7 @@ pub mod load;
 pub mod machine;
 mod problem;
 pub mod registry;
+mod staffing;
 pub mod validate;
 pub mod words;
 
@@ -27,3 +28,4 @@ pub use load::{load_flow, parse_flow};
 pub use machine::{CallFacts, Intake, IvrAction, IvrInput, IvrMachine, Progress, QueueRequest};
 pub use problem::{FlowProblem, IvrError};
 pub use registry::{FlowPaths, FlowRegistry, LoadedFlow};
+pub use staffing::{AlwaysStaffed, Staffing};

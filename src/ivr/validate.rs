@@ -357,6 +357,15 @@ fn say(c: &mut Checker, name: &str, what: SayWhat) {
                 }
             }
         }
+        SayWhat::CallbackTime => {
+            for lang in &langs {
+                needed.extend(
+                    words::callback_after_prompts(lang)
+                        .iter()
+                        .map(|p| resolve_prompt(lang, p)),
+                );
+            }
+        }
         _ => {
             for lang in &langs {
                 needed.extend(
@@ -364,6 +373,10 @@ fn say(c: &mut Checker, name: &str, what: SayWhat) {
                         .iter()
                         .map(|p| resolve_prompt(lang, p)),
                 );
+                if what == SayWhat::TicketNumber {
+                    // Said instead of a number not yet final (outage).
+                    needed.insert(resolve_prompt(lang, words::TICKET_RECORDED));
+                }
             }
         }
     }

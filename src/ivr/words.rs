@@ -23,6 +23,11 @@ const ABOUT_MINUTES: [u64; 14] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20, 30, 45]
 /// The hours a waiting caller can be told.
 const ABOUT_HOURS: [u64; 4] = [1, 2, 4, 8];
 
+/// Said instead of the ticket number when the ticket waits in the journal
+/// without its final number ("Your request is recorded. We will call you
+/// back at your number.").
+pub const TICKET_RECORDED: &str = "ticket-recorded";
+
 /// `digit-N` for each decimal digit of `text`; other characters (a `+`
 /// in a phone number, say) are not spoken.
 pub fn digits(text: &str) -> Vec<String> {
@@ -94,6 +99,29 @@ pub fn callback_within(language: &str, target: Duration) -> Option<Vec<String>> 
         out.push(end.to_string());
     }
     Some(out)
+}
+
+/// When the desk will call back a caller it cannot put through now:
+/// "we will call you back within <n> <unit>" for up to a day (rounded up,
+/// as for the SLA promise), "as soon as our engineers are available" beyond.
+pub fn callback_after(language: &str, wait: Duration) -> Vec<String> {
+    callback_within(language, wait).unwrap_or_else(|| vec![CALLBACK_WHEN_OPEN.to_string()])
+}
+
+/// Said instead of a time more than a day away.
+pub const CALLBACK_WHEN_OPEN: &str = "callback-when-open";
+
+/// Every prompt [`callback_after`] may use in `language`.
+pub fn callback_after_prompts(language: &str) -> Vec<String> {
+    let mut out = vec![CALLBACK_WHEN_OPEN.to_string()];
+    let mut t = Duration::from_secs(60);
+    while let Some(seq) = callback_within(language, t) {
+        out.extend(seq);
+        t += Duration::from_secs(60);
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The closing prompt a language's word order needs after the time.

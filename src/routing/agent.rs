@@ -95,7 +95,7 @@ impl Agent {
         }
     }
 
-    fn is_free(&self) -> bool {
+    pub fn is_free(&self) -> bool {
         self.state == AgentState::Available && self.reachable
     }
 

@@ -120,6 +120,7 @@ impl Router {
         match input {
             Input::Enqueue(new) => self.enqueue(now, new, None),
             Input::Escalate { entry, to } => self.enqueue(now, entry, Some(to)),
+            Input::Transfer { entry, agent, to } => self.transfer(now, entry, agent, to),
             Input::CallbackAccepted { entry } => self.callback_accepted(entry),
             Input::EntryLeft { entry, why } => self.entry_left(now, entry, why),
             Input::Login {
@@ -365,7 +366,7 @@ impl Router {
 
     // ---- entries -------------------------------------------------------
 
-    fn enqueue(&mut self, now: Instant, new: NewEntry, escalate_to: Option<Tier>) {
+    pub(super) fn enqueue(&mut self, now: Instant, new: NewEntry, escalate_to: Option<Tier>) {
         if self.queue.entries.contains_key(&new.id) {
             self.stale += 1;
             return;
@@ -531,7 +532,13 @@ impl Router {
         }
     }
 
-    fn offer(&mut self, now: Instant, id: QueueEntryId, tier: Tier, agents: Vec<AgentId>) {
+    pub(super) fn offer(
+        &mut self,
+        now: Instant,
+        id: QueueEntryId,
+        tier: Tier,
+        agents: Vec<AgentId>,
+    ) {
         self.offers += 1;
         let seq = self.offers;
         for agent in &agents {

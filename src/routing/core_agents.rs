@@ -9,7 +9,7 @@ use crate::agents::{AgentId, AgentState, Tier};
 
 use super::super::agent::{AfterCall, Agent};
 use super::super::io::{OfferFailure, Output, StateReason};
-use super::super::queue::{OfferState, QueueEntryId};
+use super::super::queue::{NewEntry, OfferState, QueueEntryId};
 use super::super::timers::Timer;
 use super::{Router, HANDLE_TIME_WEIGHT};
 
@@ -142,6 +142,12 @@ impl Router {
         match self.state(agent) {
             None => self.stale += 1,
             Some(AgentState::Paused) => {
+                // Back from a pause, the agent may be offered any caller
+                // again, also one whose offer the pause withdrew (an agent
+                // busy on another daemon's call is paused here meanwhile).
+                for e in self.queue.entries.values_mut() {
+                    e.skip.retain(|a| *a != agent);
+                }
                 self.transition(agent, AgentState::Available, StateReason::Resume, |a| {
                     a.misses = 0;
                     a.idle_since = now;
@@ -294,6 +300,31 @@ impl Router {
                 self.transition(agent, AgentState::WrapUp, StateReason::CallEnded, clear);
                 self.timers.set(Timer::WrapUp(agent), now + self.s.wrap_up);
             }
+        }
+    }
+
+    /// A transfer to one agent: an escalation to `to` whose first offer,
+    /// if `agent` is free now, goes to that agent alone (whatever the
+    /// strategy would pick). Otherwise the entry waits for its tier like
+    /// any escalation; a miss or refusal by the target leaves it the same.
+    pub(super) fn transfer(&mut self, now: Instant, new: NewEntry, agent: AgentId, to: Tier) {
+        let id = new.id;
+        let ticket = new.ticket;
+        if self.queue.entries.contains_key(&id) {
+            self.stale += 1;
+            return;
+        }
+        self.enqueue(now, new, Some(to));
+        let free = self.agents.get(agent).is_some_and(Agent::is_free);
+        if free {
+            self.offer(now, id, to, vec![agent]);
+        } else {
+            self.out.push_back(Output::TransferToTier {
+                entry: id,
+                ticket,
+                agent,
+                tier: to,
+            });
         }
     }
 }

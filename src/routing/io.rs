@@ -22,6 +22,19 @@ pub enum Input {
         entry: NewEntry,
         to: Tier,
     },
+    /// An agent transferred the caller to one agent by name (REFER to
+    /// `sip:bob@...`): queued like an escalation to `to` (the target's
+    /// tier, ahead of the SLA order) and offered to `agent` at once if that
+    /// agent is free. If not (on a call, wrap-up, paused, offline,
+    /// unreachable), or if the target then misses or refuses the offer,
+    /// any agent of `to` may take the caller ([`Output::TransferToTier`]
+    /// says so at once). The shell also sends `CallEnded` for the
+    /// transferring agent.
+    Transfer {
+        entry: NewEntry,
+        agent: AgentId,
+        to: Tier,
+    },
     /// The caller pressed 1 for a callback and left the line: the entry
     /// keeps its place; when its turn comes its `Offer` says `callback`.
     CallbackAccepted {
@@ -223,6 +236,14 @@ pub enum Output {
         entry: QueueEntryId,
         ticket: TicketNumber,
         due: DateTime<Utc>,
+    },
+    /// The agent a caller was transferred to (`Input::Transfer`) was not
+    /// free: the caller waits for any agent of `tier` instead (log it).
+    TransferToTier {
+        entry: QueueEntryId,
+        ticket: TicketNumber,
+        agent: AgentId,
+        tier: Tier,
     },
     /// The entry is gone after `EntryLeft`; for `Abandoned`, mark the
     /// ticket abandoned in queue with `waited`.

@@ -60,7 +60,34 @@ pub fn open(
     pool_size: u32,
     connect_timeout: Duration,
 ) -> Result<Database, DbError> {
+    open_bounded(
+        url,
+        data_dir,
+        pool_size,
+        connect_timeout,
+        DEFAULT_STATEMENT_TIMEOUT,
+    )
+}
+
+/// `database.statement_timeout`'s default.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`open`], with the server-side bound on every statement
+/// (`statement_timeout`, sent in each connection's startup packet, so it
+/// holds from the first statement; a pooler that strips startup options
+/// leaves the store's client-side bound, which covers a silent server too).
+pub fn open_bounded(
+    url: &str,
+    data_dir: &Path,
+    pool_size: u32,
+    connect_timeout: Duration,
+    statement_timeout: Duration,
+) -> Result<Database, DbError> {
     let (opts, target, embedded) = options(url, data_dir)?;
+    let opts = opts.options([(
+        "statement_timeout",
+        format!("{}ms", statement_timeout.as_millis().max(1)),
+    )]);
     // Lazy: the daemon must start (and journal tickets) even while the
     // database is down; the first query tells whether it is there.
     let pool = PgPoolOptions::new()
@@ -80,6 +107,21 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     Ok(())
 }
 
+/// [`migrate`] within `limit`: a database that accepts and never answers
+/// reads as unreachable (the daemon starts and journals) instead of
+/// holding the start forever.
+pub async fn migrate_within(pool: &PgPool, limit: Duration) -> Result<(), DbError> {
+    match tokio::time::timeout(limit, migrate(pool)).await {
+        Ok(r) => r,
+        Err(_) => Err(DbError::Migrate(sqlx::migrate::MigrateError::Execute(
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the database did not answer within {limit:?}"),
+            )),
+        ))),
+    }
+}
+
 /// A URL fit for a log line: the password replaced.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -97,7 +139,14 @@ pub fn redact(url: &str) -> String {
 impl Database {
     /// Close the pool and stop the embedded cluster if we started it.
     pub async fn close(self) {
-        self.pool.close().await;
+        // A hung server must not hold the exit: closing waits for the
+        // connections to say goodbye, so bound it.
+        if tokio::time::timeout(Duration::from_secs(2), self.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections did not close within 2 s; leaving them");
+        }
         if let Some((cluster, true)) = self.embedded {
             if let Err(e) = cluster.stop() {
                 tracing::error!(error = %e, "embedded PostgreSQL did not stop cleanly");

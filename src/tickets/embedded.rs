@@ -95,6 +95,19 @@ fn postgres_ids() -> Option<(u32, u32, String)> {
     unsafe { Some(((*pw).pw_uid, (*pw).pw_gid, "postgres".into())) }
 }
 
+/// The group the embedded cluster's server runs as when root starts it
+/// for `data_dir` (`None` when not root: the server runs as us). The data
+/// directory must let that group pass through (`perms::data_dir`).
+pub fn server_gid(data_dir: &Path) -> Option<u32> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    owner_of(&data_dir.join("pg"))
+        .or_else(postgres_ids)
+        .map(|(_, gid, _)| gid)
+}
+
 /// The (non-root) owner of an existing cluster directory, by name.
 fn owner_of(dir: &Path) -> Option<(u32, u32, String)> {
     let meta = std::fs::metadata(dir).ok()?;

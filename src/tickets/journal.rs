@@ -7,10 +7,13 @@
 //! idempotent there (Call-ID and op-id are unique), so a crash between
 //! commit and removal replays an entry harmlessly: exactly once in effect.
 //!
-//! This is plain synchronous file I/O: callers run it on a blocking thread.
+//! This is plain synchronous file I/O. In the daemon only the journal's
+//! writer thread (`hotline-journal`, see `tickets::writer`) runs it; the
+//! in-memory index of what is pending ([`JournalIndex`]) is separate, so
+//! reading it never waits for an fsync.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::calls::CallRecord;
+pub use super::journal_index::JournalIndex;
 use super::model::{Assignment, RoutingEvent, Ticket, TicketNumber, TicketUpdate};
 
 /// A write the database has not yet seen.
@@ -66,12 +70,12 @@ pub enum JournalError {
     Corrupt { path: PathBuf, reason: String },
 }
 
-/// The journal directory and the entries not yet applied.
+/// The journal's files: one fsync'd file per entry. Only the writer
+/// thread (`tickets::writer`) touches them in the daemon; `Journal` below
+/// bundles files and index for plain synchronous use (tools, tests).
 #[derive(Debug)]
-pub struct Journal {
+pub struct JournalFiles {
     dir: PathBuf,
-    next_seq: u64,
-    pending: BTreeMap<u64, JournalOp>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
@@ -81,11 +85,16 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
     }
 }
 
-impl Journal {
-    /// Open (creating) `dir` and read the entries left by earlier runs.
-    /// Unreadable entries are set aside in `failed/`, never deleted.
-    pub fn open(dir: &Path) -> Result<(Self, Vec<JournalError>), JournalError> {
-        fs::create_dir_all(dir).map_err(io(dir))?;
+/// Entries read back from disk, by sequence number.
+pub type Entries = BTreeMap<u64, JournalOp>;
+
+impl JournalFiles {
+    /// Open (creating, mode 0700) `dir` and read the entries left by
+    /// earlier runs. Unreadable entries are set aside in `failed/`, never
+    /// deleted.
+    pub fn open(dir: &Path) -> Result<(Self, Entries, Vec<JournalError>), JournalError> {
+        note_io();
+        super::perms::private_dir(dir).map_err(io(dir))?;
         let mut pending = BTreeMap::new();
         let mut problems = Vec::new();
         for entry in fs::read_dir(dir).map_err(io(dir))? {
@@ -102,6 +111,8 @@ impl Journal {
             else {
                 continue;
             };
+            // Files of an older version may be world-readable: tighten.
+            let _ = super::perms::private_file(&path);
             let parsed = fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<JournalOp>(&b).map_err(|e| e.to_string()));
@@ -115,122 +126,153 @@ impl Journal {
                 }
             }
         }
-        let next_seq = pending.keys().next_back().map_or(1, |s| s + 1);
         Ok((
             Self {
                 dir: dir.to_path_buf(),
-                next_seq,
-                pending,
+            },
+            pending,
+            problems,
+        ))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Write entry `seq` (mode 0600) and fsync the file; it is durable
+    /// once [`JournalFiles::sync`] has run after it (one directory fsync
+    /// covers every entry written since: the group commit).
+    pub fn write(&self, seq: u64, bytes: &[u8]) -> Result<(), JournalError> {
+        note_io();
+        let tmp = self.dir.join(format!("tmp-{seq:020}"));
+        let path = self.dir.join(format!("{seq:020}.json"));
+        let mut f = super::perms::create_private(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(())
+    }
+
+    /// fsync the directory: the renames before it survive a crash.
+    pub fn sync(&self) -> Result<(), JournalError> {
+        note_io();
+        sync_dir(&self.dir)
+    }
+
+    /// The database has committed entry `seq`: delete its file.
+    pub fn remove(&self, seq: u64) -> Result<(), JournalError> {
+        note_io();
+        let path = self.dir.join(format!("{seq:020}.json"));
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// The database refused entry `seq` for good: keep it under `failed/`.
+    pub fn set_aside(&self, seq: u64) {
+        note_io();
+        let path = self.dir.join(format!("{seq:020}.json"));
+        set_aside(&self.dir, &path);
+    }
+}
+
+/// Serialise an entry (no I/O: done by the caller, off the writer thread).
+pub fn encode(op: &JournalOp) -> Result<Vec<u8>, JournalError> {
+    serde_json::to_vec(op).map_err(|e| JournalError::Corrupt {
+        path: PathBuf::from("journal"),
+        reason: e.to_string(),
+    })
+}
+
+/// Files and index together, synchronously: for tools and tests that
+/// own a journal directory outright (the daemon splits the two so that
+/// no lock is held while a file is written).
+#[derive(Debug)]
+pub struct Journal {
+    files: JournalFiles,
+    index: JournalIndex,
+}
+
+impl Journal {
+    /// Open (creating) `dir` and read the entries left by earlier runs.
+    pub fn open(dir: &Path) -> Result<(Self, Vec<JournalError>), JournalError> {
+        let (files, entries, problems) = JournalFiles::open(dir)?;
+        Ok((
+            Self {
+                files,
+                index: JournalIndex::new(entries),
             },
             problems,
         ))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+        self.index.is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.pending.len()
+        self.index.len()
     }
 
     /// Durably add `op`; returns its sequence number.
     pub fn append(&mut self, op: JournalOp) -> Result<u64, JournalError> {
-        let seq = self.next_seq;
-        let bytes = serde_json::to_vec(&op).map_err(|e| JournalError::Corrupt {
-            path: self.dir.clone(),
-            reason: e.to_string(),
-        })?;
-        let tmp = self.dir.join(format!("tmp-{seq:020}"));
-        let path = self.dir.join(format!("{seq:020}.json"));
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io(&path))?;
-        sync_dir(&self.dir)?;
-        self.next_seq += 1;
-        self.pending.insert(seq, op);
+        let bytes = encode(&op)?;
+        let seq = self.index.allocate();
+        self.files.write(seq, &bytes)?;
+        self.files.sync()?;
+        self.index.insert(seq, op);
         Ok(seq)
     }
 
     /// The oldest entry not yet applied.
     pub fn first(&self) -> Option<(u64, JournalOp)> {
-        self.pending.iter().next().map(|(s, o)| (*s, o.clone()))
+        self.index.first()
     }
 
     /// The database has committed entry `seq`: forget it.
     pub fn remove(&mut self, seq: u64) -> Result<(), JournalError> {
-        let path = self.dir.join(format!("{seq:020}.json"));
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(&path)(e)),
-        }
-        self.pending.remove(&seq);
+        self.files.remove(seq)?;
+        self.index.remove(seq);
         Ok(())
     }
 
-    /// The database refused entry `seq` for good (not an outage): keep the
-    /// file under `failed/` for a person, and go on with the next.
-    pub fn set_aside(&mut self, seq: u64) {
-        let path = self.dir.join(format!("{seq:020}.json"));
-        set_aside(&self.dir, &path);
-        self.pending.remove(&seq);
+    pub fn index(&self) -> &JournalIndex {
+        &self.index
     }
+}
 
-    /// A ticket created in this journal and not yet in the database.
-    pub fn pending_ticket_by_call_id(&self, call_id: &str) -> Option<Ticket> {
-        self.pending.values().find_map(|op| match op {
-            JournalOp::Create { ticket } if ticket.call_id == call_id => Some((**ticket).clone()),
-            _ => None,
-        })
-    }
+static IO_THREADS: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
-    /// A pending ticket by number, with pending updates applied, so readers
-    /// see what the caller was promised even before the database has it.
-    pub fn pending_ticket(&self, number: TicketNumber) -> Option<Ticket> {
-        let mut found: Option<Ticket> = None;
-        for op in self.pending.values() {
-            match op {
-                JournalOp::Create { ticket } if ticket.number == number => {
-                    found = Some((**ticket).clone())
-                }
-                JournalOp::Update {
-                    number: n, update, ..
-                } if *n == number => {
-                    if let Some(t) = found.as_mut() {
-                        super::repo::apply_in_memory(t, update);
-                    }
-                }
-                JournalOp::Assign {
-                    number: n,
-                    assignment,
-                    ..
-                } if *n == number => {
-                    if let Some(t) = found.as_mut() {
-                        super::repo::assign_in_memory(t, assignment);
-                    }
-                }
-                JournalOp::Event {
-                    number: n,
-                    at,
-                    event,
-                    ..
-                } if *n == number => {
-                    if let Some(t) = found.as_mut() {
-                        super::repo::event_in_memory(t, *at, event);
-                    }
-                }
-                _ => {}
-            }
-        }
-        found
+/// Remember which thread did journal file I/O (a set of names: cheap).
+fn note_io() {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed>")
+        .to_string();
+    let mut set = IO_THREADS.lock().unwrap_or_else(|p| p.into_inner());
+    if !set.contains(&name) {
+        set.insert(name);
     }
+}
+
+/// The names of the threads that have done journal or number-reserve
+/// file I/O in this process: how a test proves that none of it ran on a
+/// runtime worker (the daemon does it all on `hotline-journal`).
+#[doc(hidden)]
+pub fn io_thread_names() -> std::collections::BTreeSet<String> {
+    IO_THREADS.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+pub(crate) fn note_numbers_io() {
+    note_io();
 }
 
 fn set_aside(dir: &Path, path: &Path) {
     let failed = dir.join("failed");
-    let _ = fs::create_dir_all(&failed);
+    let _ = super::perms::private_dir(&failed);
     if let Some(name) = path.file_name() {
         let _ = fs::rename(path, failed.join(name));
     }

@@ -6,7 +6,9 @@
 //! - [`model`]: ticket, update, history event, typed [`TicketNumber`].
 //! - [`sla`]: the severity table in force and the deadlines it gives.
 //! - [`store`]: [`TicketStore`], what the call path uses.
-//! - [`journal`], [`numbers`]: the on-disk parts that make outages safe.
+//! - [`journal`], [`numbers`]: the on-disk parts that make outages safe;
+//!   `writer`: the one thread that does their file work; `replay`: the
+//!   journal into the database; `perms`: the modes of what they write.
 //! - [`repo`]: the SQL. [`db`]: connecting and migrating.
 //! - [`embedded`]: the private PostgreSQL cluster. [`report`]: CLI output.
 //! - [`scan`]: the SLA clock without calls (breaches, escalation, progress).
@@ -15,13 +17,17 @@ pub mod calls;
 pub mod db;
 pub mod embedded;
 pub mod journal;
+mod journal_index;
 pub mod model;
 pub mod numbers;
+pub(crate) mod perms;
+mod replay;
 pub mod repo;
 pub mod report;
 pub mod scan;
 pub mod sla;
 pub mod store;
+mod writer;
 
 pub use calls::{CallRecord, EndReason};
 pub use model::{
@@ -29,4 +35,5 @@ pub use model::{
     TicketUpdate,
 };
 pub use sla::SlaPolicy;
-pub use store::{Created, StoreError, TicketStore};
+pub use store::{Created, StoreError, StoreOptions, TicketStore};
+pub use writer::THREAD_NAME as JOURNAL_THREAD;

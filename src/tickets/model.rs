@@ -18,6 +18,16 @@ impl fmt::Display for TicketNumber {
     }
 }
 
+impl TicketNumber {
+    /// A number this process gave a ticket journaled when no final number
+    /// could be had (reserve empty, database down): negative, never read
+    /// to the caller, replaced by a number from the database sequence when
+    /// the journal replays (see `tickets::store`).
+    pub fn is_provisional(self) -> bool {
+        self.0 < 0
+    }
+}
+
 impl FromStr for TicketNumber {
     type Err = std::num::ParseIntError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -130,7 +140,42 @@ pub struct Ticket {
     pub escalations: i32,
 }
 
+/// The longest Call-ID kept on a ticket (bytes, after escaping); a peer
+/// controls it, and it reaches logs, the journal and the database.
+pub const MAX_CALL_ID: usize = 256;
+
+/// `call_id` fit for logs and the database: bytes outside printable ASCII
+/// and `\\` escaped as `\\xNN`, then cut to [`MAX_CALL_ID`] bytes (on an
+/// escape's boundary). RFC 3261 Call-IDs are printable ASCII, so a
+/// well-formed one is unchanged.
+pub fn safe_call_id(call_id: &str) -> String {
+    let mut out = String::with_capacity(call_id.len().min(MAX_CALL_ID));
+    for b in call_id.bytes() {
+        let piece = if (0x21..=0x7e).contains(&b) && b != b'\\' {
+            (b as char).to_string()
+        } else {
+            format!("\\x{b:02x}")
+        };
+        if out.len() + piece.len() > MAX_CALL_ID {
+            break;
+        }
+        out.push_str(&piece);
+    }
+    out
+}
+
 impl Ticket {
+    /// What makes a ticket one call's: the Call-ID and the INVITE's
+    /// arrival (`received_at`, in microseconds as stored). The Call-ID
+    /// alone is the peer's to choose, so a second caller who reuses one
+    /// would be handed the first caller's ticket; the arrival instant is
+    /// ours, and it travels in the journal with the ticket, so a replay
+    /// finds the same key and writes the ticket once. (A From tag would be
+    /// the peer's choice too, and a source address is shared behind NAT.)
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.call_id, self.received_at.timestamp_micros())
+    }
+
     /// What routing has set, under the names the desk uses.
     pub fn routing(&self) -> RoutingView {
         RoutingView {

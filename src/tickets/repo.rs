@@ -35,22 +35,26 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Insert `t` unless a ticket for its Call-ID exists; either way return the
-/// ticket that now stands for that call.
+/// Insert `t` unless a ticket for its call ([`Ticket::key`]) exists;
+/// either way return the ticket that now stands for that call. A
+/// provisional number ([`TicketNumber::is_provisional`]) is replaced by
+/// the next of the sequence here, so the returned ticket has its final one.
 pub async fn insert(pool: &PgPool, t: &Ticket) -> Result<Ticket, sqlx::Error> {
     let detail = json!({
         "severity": t.severity, "category": t.category, "caller": t.caller_number,
         "tier": t.assigned_tier, "response_due_at": t.response_due_at,
     });
-    let inserted = sqlx::query(
+    let key = t.key();
+    let inserted: Option<i64> = sqlx::query_scalar(
         "WITH t AS (
             INSERT INTO tickets (number, call_id, caller_number, caller_name, caller_private,
                 customer_ref, callback_number, category, severity, status, received_at,
                 answered_at, created_at, response_target, resolution_target, response_due_at,
                 resolution_due_at, first_response_at, resolved_at, assigned_agent, assigned_tier,
-                voice_note_path, recording_path, flow_version)
-            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)
-            ON CONFLICT (call_id) DO NOTHING
+                voice_note_path, recording_path, flow_version, call_key)
+            VALUES (CASE WHEN $1 < 0 THEN nextval('ticket_number_seq') ELSE $1 END,
+                $2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$26)
+            ON CONFLICT (call_key) DO NOTHING
             RETURNING number
         ), e AS (
             INSERT INTO ticket_events (ticket_number, op_id, at, actor, action, detail)
@@ -84,13 +88,16 @@ pub async fn insert(pool: &PgPool, t: &Ticket) -> Result<Ticket, sqlx::Error> {
     .bind(&t.recording_path)
     .bind(&t.flow_version)
     .bind(detail)
+    .bind(&key)
     .fetch_optional(pool)
     .await?;
     match inserted {
-        Some(_) => Ok(t.clone()),
-        None => by_call_id(pool, &t.call_id)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound),
+        Some(number) => {
+            let mut stored = t.clone();
+            stored.number = TicketNumber(number);
+            Ok(stored)
+        }
+        None => by_key(pool, &key).await?.ok_or(sqlx::Error::RowNotFound),
     }
 }
 
@@ -427,10 +434,28 @@ pub async fn by_number(pool: &PgPool, n: TicketNumber) -> Result<Option<Ticket>,
     row.as_ref().map(from_row).transpose()
 }
 
+/// The ticket of one call ([`Ticket::key`]).
+pub async fn by_key(pool: &PgPool, key: &str) -> Result<Option<Ticket>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM tickets WHERE call_key = $1");
+    let row = sqlx::query(&sql).bind(key).fetch_optional(pool).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The latest ticket of a call that used `call_id` (one, unless a
+/// Call-ID was reused: see [`all_by_call_id`]).
 pub async fn by_call_id(pool: &PgPool, call_id: &str) -> Result<Option<Ticket>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM tickets WHERE call_id = $1");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM tickets WHERE call_id = $1 ORDER BY received_at DESC, number DESC LIMIT 1"
+    );
     let row = sqlx::query(&sql).bind(call_id).fetch_optional(pool).await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The tickets of every call that used `call_id`, oldest first.
+pub async fn all_by_call_id(pool: &PgPool, call_id: &str) -> Result<Vec<Ticket>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM tickets WHERE call_id = $1 ORDER BY number");
+    let rows = sqlx::query(&sql).bind(call_id).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
 }
 
 /// Which tickets a listing shows.

@@ -104,3 +104,39 @@ pub async fn state_when(store: &AgentStore, user: &str, want: AgentState) -> Age
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Two daemons sharing one fresh database whose roster holds `agents`
+/// (user, password, tiers), both with `config`, each having loaded the
+/// roster.
+pub async fn start_two(
+    config: &str,
+    agents: &[(&str, &str, &[Tier])],
+) -> (Daemon, Daemon, AgentStore, Vec<AgentId>) {
+    let (_, db_url) = super::shared().fresh_db().await;
+    let store = roster(&db_url).await;
+    let mut ids = Vec::new();
+    for (user, password, tiers) in agents {
+        ids.push(add_agent_in(&store, user, password, tiers).await);
+    }
+    let a = Daemon::start_with_db(config, db_url.clone());
+    let b = Daemon::start_with_db(config, db_url);
+    a.wait_line(|l| l.contains("roster loaded"), T).await;
+    b.wait_line(|l| l.contains("roster loaded"), T).await;
+    (a, b, store, ids)
+}
+
+/// The built-in caller dialling `d`, answered, pressing `key` at the
+/// severity menu of the routing flows (1 critical, 2 major, 3 minor).
+pub async fn caller_choosing(d: &Daemon, user: &str, key: &str) -> hotline::callgen::Caller {
+    let who = hotline::callgen::CallerId {
+        user: user.into(),
+        display: None,
+        anonymous: false,
+    };
+    let mut caller = hotline::callgen::Caller::dial(d.sip, &who, T)
+        .await
+        .unwrap();
+    assert!(caller.wait_for_prompt_start(T).await);
+    caller.press(key).await.unwrap();
+    caller
+}

@@ -31,6 +31,8 @@ pub struct PjsuaRun<'a> {
     pub answer_after: f64,
     /// In answer mode, press these keys 2 s into the call.
     pub dtmf: Option<&'a str>,
+    /// In answer mode, take this many calls one after the other.
+    pub calls: u32,
 }
 
 impl<'a> PjsuaRun<'a> {
@@ -51,6 +53,7 @@ impl<'a> PjsuaRun<'a> {
             refuse_within: 0.0,
             answer_after: 0.0,
             dtmf: None,
+            calls: 1,
         }
     }
 }
@@ -77,6 +80,9 @@ pub async fn run(args: &PjsuaRun<'_>, limit: Duration) -> Vec<Value> {
     if args.answer_within > 0.0 {
         cmd.args(["--answer", "--wait-call", &args.answer_within.to_string()])
             .args(["--talk", &args.talk_secs.to_string()]);
+    }
+    if args.calls > 1 {
+        cmd.args(["--calls", &args.calls.to_string()]);
     }
     if let Some(keys) = args.dtmf {
         cmd.args(["--dtmf", keys]);

@@ -77,6 +77,10 @@ class Call(pj.Call):
         self.state = ci.stateText
         emit(event="call", state=ci.stateText, code=ci.lastStatusCode)
 
+    def onDtmfDigit(self, prm):
+        # Keys the other side sent (RFC 4733 by default in pjsua2).
+        emit(event="dtmf_heard", digit=prm.digit)
+
     def onCallMediaState(self, prm):
         ci = self.getInfo()
         for i, mi in enumerate(ci.media):
@@ -136,6 +140,7 @@ def main():
     ap.add_argument("--answer-after", type=float, default=0.0, help="ring this long before answering")
     ap.add_argument("--dtmf", help="keys the agent presses (RFC 4733) once the call is up")
     ap.add_argument("--dtmf-after", type=float, default=2.0)
+    ap.add_argument("--calls", type=int, default=1, help="incoming calls to take, one after the other")
     args = ap.parse_args()
 
     ep = pj.Endpoint()
@@ -186,10 +191,10 @@ def main():
         if args.record:
             fix_wav_header(args.record)
 
-    if args.wait_call > 0:
-        pump(ep, lambda: len(acc.incoming) > 0 or acc.refused > 0, args.wait_call)
-        if acc.incoming:
-            c = acc.incoming[0]
+    for n in range(args.calls if args.wait_call > 0 else 0):
+        pump(ep, lambda: len(acc.incoming) > n or acc.refused > n, args.wait_call)
+        if len(acc.incoming) > n:
+            c = acc.incoming[n]
             if args.answer_after > 0:
                 pump(ep, lambda: c.state == "DISCONNECTED", args.answer_after)
                 if c.state == "DISCONNECTED":
@@ -211,8 +216,9 @@ def main():
             pump(ep, lambda: c.state == "DISCONNECTED", 60)
             if args.record:
                 fix_wav_header(args.record)
-        elif acc.refused == 0:
+        elif acc.refused <= n:
             emit(event="timeout", what="incoming call")
+            break
 
     if args.stay > 0:
         pump(ep, lambda: False, args.stay)

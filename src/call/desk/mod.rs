@@ -14,25 +14,28 @@
 //! a call (bounded queues, `try_send`), and database writes go through one
 //! ordered writer so a slow database delays no routing decision.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod remote;
 mod roster;
+pub mod writer;
 
 use super::registrar::{Contact, RegistrarHandle};
 use super::{CallEvent, CallHandle};
 use crate::agents::follow::follow;
-use crate::agents::{Actor, AgentEntry, AgentId, AgentState, AgentStore, Cause, Tier};
+use crate::agents::{AgentEntry, AgentId, AgentStore, BindingRecord, Tier};
 use crate::routing::actor::{self as routing_actor, RoutingHandle};
-use crate::routing::io::{Input, Output, StateReason};
+use crate::routing::io::{Input, Output};
 use crate::routing::queue::{NewEntry, QueueEntryId};
 use crate::routing::settings::Settings;
 use crate::tickets::{RoutingEvent, TicketNumber, TicketStore};
 use roster::{roster_inputs, Known};
+use writer::{InFlight, Write};
 
 /// Commands waiting for the desk at most (calls enqueue and report here).
 const QUEUE: usize = 4096;
@@ -74,6 +77,8 @@ enum Command {
         call: CallHandle,
         /// Escalated by the agent to this tier (ahead of the SLA order).
         escalate_to: Option<Tier>,
+        /// Transferred by the agent to this agent (REFER to their user).
+        to_agent: Option<AgentId>,
     },
     Input(Input),
 }
@@ -98,6 +103,7 @@ impl DeskHandle {
                 entry,
                 call,
                 escalate_to: None,
+                to_agent: None,
             })
             .map_err(|_| DeskBusy)
     }
@@ -111,6 +117,27 @@ impl DeskHandle {
                 entry,
                 call,
                 escalate_to: Some(to),
+                to_agent: None,
+            })
+            .map_err(|_| DeskBusy)
+    }
+
+    /// Queue the caller again, transferred by their agent to `agent`
+    /// (whose tier is `to`): offered to that agent first if free, else to
+    /// the tier, ahead of the SLA order ([`Input::Transfer`]).
+    pub fn transfer(
+        &self,
+        entry: NewEntry,
+        to: Tier,
+        agent: AgentId,
+        call: CallHandle,
+    ) -> Result<(), DeskBusy> {
+        self.tx
+            .try_send(Command::Enqueue {
+                entry,
+                call,
+                escalate_to: Some(to),
+                to_agent: Some(agent),
             })
             .map_err(|_| DeskBusy)
     }
@@ -157,18 +184,22 @@ struct Desk {
     /// The entry each agent is talking to (until `CallEnded`).
     serving: HashMap<AgentId, QueueEntryId>,
     known: HashMap<AgentId, Known>,
+    /// Each agent's bindings as PostgreSQL has them (registered with any
+    /// daemon): how this daemon rings an agent whose phone registered
+    /// with another one.
+    stored: HashMap<AgentId, Vec<BindingRecord>>,
+    /// Agents this daemon took for a call (a won claim), until routing
+    /// frees them again: only their state changes are this daemon's to
+    /// write (the rest are echoes of the roster).
+    owned: HashSet<AgentId>,
+    /// Agents busy with another daemon's call: paused in routing here
+    /// until the roster shows them free.
+    remote: HashSet<AgentId>,
+    /// Agents first seen ringing, on a call or in wrap-up (a call lost in
+    /// a restart): routing's login writes them available again.
+    stale: HashSet<AgentId>,
+    in_flight: InFlight,
     writes: mpsc::Sender<Write>,
-}
-
-/// The roster writes the desk makes, applied in order by one task.
-enum Write {
-    /// Routing moved an agent to a state.
-    State(AgentId, AgentState, String),
-    /// Take the agent for a call before ringing them: atomic in
-    /// PostgreSQL, so two daemons on one database never ring one agent for
-    /// two calls. `true` also when the database cannot be asked (routing
-    /// goes on from memory during an outage).
-    Claim(AgentId, tokio::sync::oneshot::Sender<bool>),
 }
 
 async fn run(
@@ -179,7 +210,12 @@ async fn run(
     stop: CancellationToken,
 ) {
     let (writes, write_rx) = mpsc::channel(QUEUE);
-    let writer = tokio::spawn(write_states(write_rx, setup.agents.clone()));
+    let in_flight = InFlight::default();
+    let writer = tokio::spawn(writer::run(
+        write_rx,
+        setup.agents.clone(),
+        in_flight.clone(),
+    ));
     let mut desk = Desk {
         routing,
         tickets: setup.tickets,
@@ -187,6 +223,11 @@ async fn run(
         calls: HashMap::new(),
         serving: HashMap::new(),
         known: HashMap::new(),
+        stored: HashMap::new(),
+        owned: HashSet::new(),
+        remote: HashSet::new(),
+        stale: HashSet::new(),
+        in_flight,
         writes,
     };
     // The roster with its bindings, now and after every change.
@@ -211,31 +252,6 @@ async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
-/// Agent state changes made by routing, and claims, written in order (a
-/// claim sees every state change routing made before it).
-async fn write_states(mut rx: mpsc::Receiver<Write>, store: AgentStore) {
-    while let Some(w) = rx.recv().await {
-        match w {
-            Write::State(agent, state, reason) => {
-                let cause = Cause::by(Actor::System).reason(Some(&reason));
-                if let Err(e) = store.set_state_with(agent, state, &cause).await {
-                    tracing::warn!(error = %e, agent = %agent, %state, "agent state not stored");
-                }
-            }
-            Write::Claim(agent, reply) => {
-                let won = match store.claim(agent, None).await {
-                    Ok(won) => won,
-                    Err(e) => {
-                        tracing::warn!(error = %e, agent = %agent, "claim not checked (database): ringing anyway");
-                        true
-                    }
-                };
-                let _ = reply.send(won);
-            }
-        }
-    }
-}
-
 impl Desk {
     async fn on_command(&mut self, cmd: Command) {
         match cmd {
@@ -243,12 +259,14 @@ impl Desk {
                 entry,
                 call,
                 escalate_to,
+                to_agent,
             } => {
                 tracing::info!(ticket = %entry.ticket, severity = %entry.severity, tier = %entry.tier, escalated = ?escalate_to, "queued");
                 self.calls.insert(entry.id, call);
-                let input = match escalate_to {
-                    Some(to) => Input::Escalate { entry, to },
-                    None => Input::Enqueue(entry),
+                let input = match (escalate_to, to_agent) {
+                    (Some(to), Some(agent)) => Input::Transfer { entry, agent, to },
+                    (Some(to), None) => Input::Escalate { entry, to },
+                    (None, _) => Input::Enqueue(entry),
                 };
                 self.input(input).await;
             }
@@ -332,20 +350,7 @@ impl Desk {
                 if let Some(k) = self.known.get_mut(&agent) {
                     k.state = to;
                 }
-                // Written even when it came from the roster (a no-op there
-                // then): after a restart the roster may still say `ringing`
-                // for a call that is gone, and routing's `available` fixes it.
-                // Being offered a call is written by the claim itself (the
-                // conditional UPDATE that makes it atomic across daemons).
-                let offered = to == AgentState::Ringing && reason == StateReason::Offered;
-                if !offered
-                    && self
-                        .writes
-                        .try_send(Write::State(agent, to, reason.to_string()))
-                        .is_err()
-                {
-                    tracing::warn!(agent = %agent, "agent state write queue full");
-                }
+                self.write_state(agent, to, &reason);
             }
             Output::AgentUnreachable { agent } => {
                 tracing::warn!(agent = %self.user(agent), "no phone of the agent answered: unreachable");
@@ -383,6 +388,14 @@ impl Desk {
                 tracing::warn!(%ticket, due = %due.to_rfc3339(), "SLA breached: response deadline passed while waiting");
                 self.ticket_event(ticket, RoutingEvent::SlaBreached { due });
             }
+            Output::TransferToTier {
+                ticket,
+                agent,
+                tier,
+                ..
+            } => {
+                tracing::info!(%ticket, agent = %self.user(agent), %tier, "transfer target not free: the caller waits for the tier");
+            }
             Output::Left {
                 entry,
                 ticket,
@@ -410,9 +423,15 @@ impl Desk {
             // stays queued and the agent is freed at once.
             tracing::info!(%ticket, "callback due (outbound callbacks are not built yet)");
         }
+        if self.remote.contains(&agent) {
+            // Offered before routing heard that another daemon took them:
+            // the pause sent then withdraws this offer.
+            return;
+        }
+        let stored = self.stored.get(&agent).cloned().unwrap_or_default();
         let contacts: Vec<Contact> = self
             .registrar
-            .contacts(agent)
+            .contacts_or_stored(agent, stored)
             .await
             .into_iter()
             .filter(|c| c.reachable)
@@ -433,16 +452,14 @@ impl Desk {
             Err(_) => true,
         };
         if !claimed {
-            // Another daemon on this database took the agent first.
-            tracing::info!(agent = %user, %ticket, "agent taken by another daemon: next agent");
-            self.input(Input::OfferFailed {
-                entry,
-                agent,
-                why: crate::routing::io::OfferFailure::Busy,
-            })
-            .await;
+            // Another daemon on this database took the agent first: busy
+            // elsewhere until the roster shows them free (the pause
+            // withdraws this offer; nothing of it is written here).
+            tracing::info!(agent = %user, %ticket, "agent taken by another daemon: waiting for them here");
+            self.busy_elsewhere(agent).await;
             return;
         }
+        self.owned.insert(agent);
         let sent = self.tell(
             entry,
             ToCall::Offer {
@@ -490,6 +507,14 @@ impl Desk {
             let a = &e.agent;
             seen.push(a.id);
             let reachable = e.bindings.iter().any(|b| b.reachable && b.expires_at > now);
+            self.stored.insert(a.id, e.bindings.clone());
+            let first = !self.known.contains_key(&a.id);
+            if first && a.state.in_call() {
+                self.stale.insert(a.id);
+            }
+            if !first && a.enabled {
+                self.follow_elsewhere(a.id, a.state).await;
+            }
             let new = Known {
                 state: a.state,
                 tiers: a.tiers.clone(),
@@ -515,6 +540,8 @@ impl Desk {
             .collect();
         for id in gone {
             self.known.remove(&id);
+            self.stored.remove(&id);
+            self.remote.remove(&id);
             self.input(Input::Logout { agent: id }).await;
         }
     }

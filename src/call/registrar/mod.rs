@@ -84,6 +84,9 @@ pub enum Command {
     },
     Contacts {
         agent: AgentId,
+        /// The agent's bindings as PostgreSQL has them (maybe registered
+        /// with another daemon).
+        stored: Vec<BindingRecord>,
         done: oneshot::Sender<Vec<Contact>>,
     },
 }
@@ -139,10 +142,27 @@ impl RegistrarHandle {
 
     /// An agent's registered contacts, reachable or not.
     pub async fn contacts(&self, agent: AgentId) -> Vec<Contact> {
+        self.contacts_or_stored(agent, Vec::new()).await
+    }
+
+    /// An agent's contacts: those registered here, and those of `stored`
+    /// (the bindings in PostgreSQL) that are not: a phone registered with
+    /// another daemon on the same database is rung through our UDP socket
+    /// at the address it registered from. A TCP binding of another daemon
+    /// is not reachable from here (its connection is there).
+    pub async fn contacts_or_stored(
+        &self,
+        agent: AgentId,
+        stored: Vec<BindingRecord>,
+    ) -> Vec<Contact> {
         let (done, rx) = oneshot::channel();
         if self
             .tx
-            .send(Command::Contacts { agent, done })
+            .send(Command::Contacts {
+                agent,
+                stored,
+                done,
+            })
             .await
             .is_err()
         {
@@ -349,8 +369,12 @@ impl Registrar {
             } => {
                 let _ = done.send(self.authenticate_invite(&request, source));
             }
-            Command::Contacts { agent, done } => {
-                let contacts = self
+            Command::Contacts {
+                agent,
+                stored,
+                done,
+            } => {
+                let mut contacts: Vec<Contact> = self
                     .bindings
                     .get(&agent)
                     .into_iter()
@@ -364,6 +388,23 @@ impl Registrar {
                         })
                     })
                     .collect();
+                let now = Utc::now();
+                for r in stored {
+                    let known = self
+                        .bindings
+                        .get(&agent)
+                        .is_some_and(|v| v.iter().any(|l| l.binding.contact_uri == r.contact_uri));
+                    if known || r.expires_at <= now || r.transport != Transport::Udp {
+                        continue;
+                    }
+                    tracing::debug!(agent = %agent, contact = %r.contact_uri, "ringing a binding stored by another daemon");
+                    contacts.push(Contact {
+                        uri: r.contact_uri,
+                        source: r.source,
+                        reply: self.udp.clone(),
+                        reachable: r.reachable,
+                    });
+                }
                 let _ = done.send(contacts);
             }
         }

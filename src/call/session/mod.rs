@@ -402,6 +402,7 @@ impl Call {
             store: self.setup.services.store.clone(),
             policy: self.setup.settings.sla.clone(),
             recordings: self.setup.services.recordings.clone(),
+            staffing: self.setup.settings.staffing.clone(),
         };
         let (mut intake, out, results) =
             CallIntake::start(self.setup.settings.flow.clone(), facts, services);

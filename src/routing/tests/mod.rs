@@ -15,6 +15,7 @@ mod agents;
 mod config;
 mod invariants;
 mod order;
+mod transfer;
 mod waiting;
 
 const fn secs(s: u64) -> Duration {

@@ -1,6 +1,4 @@
-//! A small built-in caller (a SIP user agent client over UDP with one RTP
-//! leg): `hotline demo` uses it to walk a newcomer through the intake, and
-//! tests and the load generator use it to drive the IVR exactly.
+//! The built-in caller: a SIP user agent client over UDP with one RTP leg.
 //!
 //! It speaks just enough SIP to place one call (INVITE, ACK, BYE, answering
 //! the daemon's BYE) and sends key presses as RFC 4733 events, the way most
@@ -8,18 +6,17 @@
 //! arrive as RTP, and the IVR is silent while it waits for keys.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::media::codec::Codec;
+use super::rtp::{rtp_reader, rtp_sender, Audio, AudioJob, Heard, EVENT_PT};
+use super::sdp_address;
+use super::stamp::StreamStats;
 use crate::sip::message::{parse, Message, Method, Response};
-
-/// Payload type we offer for telephone-event.
-const EVENT_PT: u8 = 101;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallerError {
@@ -40,19 +37,13 @@ pub struct CallerId {
     pub anonymous: bool,
 }
 
-/// What the RTP receiver has seen, shared with its task.
-#[derive(Default)]
-struct Heard {
-    packets: AtomicU64,
-    /// Milliseconds since `epoch` of the last packet.
-    last_ms: AtomicU64,
-}
-
 /// One call in progress.
 pub struct Caller {
     sip: Arc<UdpSocket>,
     server: SocketAddr,
-    audio: mpsc::UnboundedSender<(Audio, tokio::sync::oneshot::Sender<()>)>,
+    audio: mpsc::UnboundedSender<AudioJob>,
+    /// Silence goes out stamped (a measured stream) while set.
+    stamping: Arc<AtomicBool>,
     responses: mpsc::UnboundedReceiver<Response>,
     /// Set when the hotline hangs up (its BYE, answered by `sip_reader`).
     hung_up_by_peer: Arc<tokio::sync::watch::Sender<bool>>,
@@ -64,27 +55,6 @@ pub struct Caller {
     cseq: u32,
     /// When the INVITE left and the 200 arrived.
     pub answered_after: Duration,
-}
-
-fn sdp_port(body: &[u8]) -> Option<(std::net::IpAddr, u16)> {
-    let text = String::from_utf8_lossy(body);
-    let ip = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("c=IN IP4 ")
-                .or_else(|| l.strip_prefix("c=IN IP6 "))
-        })?
-        .trim()
-        .parse()
-        .ok()?;
-    let port = text
-        .lines()
-        .find_map(|l| l.strip_prefix("m=audio "))?
-        .split(' ')
-        .next()?
-        .parse()
-        .ok()?;
-    Some((ip, port))
 }
 
 impl Caller {
@@ -141,10 +111,12 @@ impl Caller {
         let started = Instant::now();
         sip.send_to(invite.as_bytes(), server).await?;
         let (audio, audio_rx) = mpsc::unbounded_channel();
+        let stamping = Arc::new(AtomicBool::new(false));
         let mut caller = Self {
             sip,
             server,
             audio,
+            stamping: stamping.clone(),
             responses,
             hung_up_by_peer,
             heard,
@@ -170,9 +142,9 @@ impl Caller {
         if let Some(tag) = ok.to_tag() {
             caller.to = format!("{};tag={}", caller.to, tag);
         }
-        let remote_rtp = sdp_port(&ok.body).map_or(server, |(ip, port)| SocketAddr::new(ip, port));
+        let remote_rtp = sdp_address(&ok.body).unwrap_or(server);
         caller.send_request("ACK", 1).await?;
-        tokio::spawn(rtp_sender(rtp, remote_rtp, audio_rx));
+        tokio::spawn(rtp_sender(rtp, remote_rtp, audio_rx, stamping));
         Ok(caller)
     }
 
@@ -270,6 +242,42 @@ impl Caller {
             .map_err(|_| std::io::Error::other("the RTP sender stopped"))
     }
 
+    /// From now on the caller's silence carries send-time stamps (see
+    /// [`super::stamp`]): the stream a relay's delay is measured on.
+    pub fn start_stamping(&self) {
+        self.stamping.store(true, Ordering::Relaxed);
+    }
+
+    /// Back to plain silence.
+    pub fn stop_stamping(&self) {
+        self.stamping.store(false, Ordering::Relaxed);
+    }
+
+    /// Wait until a stamped packet arrives (the far end's measured stream
+    /// reached us: for a bridged call, the agent is heard); false after
+    /// `limit` or if the hotline hung up.
+    pub async fn wait_for_stamped(&self, limit: Duration) -> bool {
+        self.listen_until(limit, |c| c.stamps_heard() > 0).await
+    }
+
+    fn stamps_heard(&self) -> u64 {
+        self.heard.stamps.lock().map_or(0, |s| s.received)
+    }
+
+    /// What arrived of the far end's stamped stream so far.
+    pub fn stamps(&self) -> StreamStats {
+        self.heard
+            .stamps
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether the hotline has hung up (its BYE came).
+    pub fn hung_up_by_peer(&self) -> bool {
+        *self.hung_up_by_peer.borrow()
+    }
+
     /// Hang up (BYE) unless the hotline already did; waits for the 200.
     pub async fn hang_up(mut self) -> std::io::Result<()> {
         if *self.hung_up_by_peer.borrow() {
@@ -313,128 +321,5 @@ async fn sip_reader(
             }
             Err(_) => {}
         }
-    }
-}
-
-async fn rtp_reader(sock: Arc<UdpSocket>, heard: Arc<Heard>, epoch: Instant) {
-    let mut buf = [0u8; 2048];
-    while sock.recv_from(&mut buf).await.is_ok() {
-        heard.packets.fetch_add(1, Ordering::Relaxed);
-        heard
-            .last_ms
-            .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-}
-
-/// What the caller's microphone sends next.
-enum Audio {
-    Keys(String),
-    Talk(Duration),
-}
-
-/// The caller's RTP: 20 ms packets on a steady clock, silence unless told
-/// to press keys or talk; ends when the `Caller` is dropped.
-async fn rtp_sender(
-    sock: Arc<UdpSocket>,
-    to: SocketAddr,
-    mut audio: mpsc::UnboundedReceiver<(Audio, tokio::sync::oneshot::Sender<()>)>,
-) {
-    let mut rtp = RtpOut {
-        sock,
-        to,
-        seq: rand::random(),
-        ts: rand::random(),
-        ssrc: rand::random(),
-        buf: [0; 12 + 160],
-    };
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut pcm = [0i16; 160];
-    let mut payload = [0u8; 160];
-    loop {
-        let job = tokio::select! {
-            job = audio.recv() => match job { Some(j) => Some(j), None => return },
-            _ = tick.tick() => None,
-        };
-        let Some((job, done)) = job else {
-            // Silence between jobs, as a phone's microphone sends.
-            rtp.silence().await;
-            continue;
-        };
-        match job {
-            Audio::Keys(keys) => {
-                for key in keys.chars() {
-                    let Some(event) = crate::media::dtmf::digit_to_event(key) else {
-                        continue;
-                    };
-                    // Every packet of one event carries its start timestamp.
-                    for i in 0..8u16 {
-                        tick.tick().await;
-                        let end = if i >= 5 { 0x80 } else { 0 };
-                        let duration = (160 * (i.min(5) + 1)).to_be_bytes();
-                        rtp.send(
-                            EVENT_PT,
-                            i == 0,
-                            &[event, end | 10, duration[0], duration[1]],
-                            0,
-                        )
-                        .await;
-                    }
-                    rtp.ts = rtp.ts.wrapping_add(160 * 8);
-                    for _ in 0..5 {
-                        tick.tick().await;
-                        rtp.silence().await;
-                    }
-                }
-            }
-            Audio::Talk(length) => {
-                let frames = (length.as_millis() / 20) as u32;
-                for f in 0..frames {
-                    tick.tick().await;
-                    for (i, s) in pcm.iter_mut().enumerate() {
-                        let t = (f as usize * 160 + i) as f64 / 8000.0;
-                        *s = (3000.0 * (2.0 * std::f64::consts::PI * 220.0 * t).sin()
-                            + 1500.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin())
-                            as i16;
-                    }
-                    Codec::Pcmu.encode(&pcm, &mut payload);
-                    rtp.send(0, f == 0, &payload, 160).await;
-                }
-            }
-        }
-        let _ = done.send(());
-    }
-}
-
-/// One outgoing RTP stream: its counters and a reused packet buffer.
-struct RtpOut {
-    sock: Arc<UdpSocket>,
-    to: SocketAddr,
-    seq: u16,
-    ts: u32,
-    ssrc: u32,
-    buf: [u8; 12 + 160],
-}
-
-impl RtpOut {
-    /// Send one packet, then advance the timestamp by `advance` samples.
-    async fn send(&mut self, payload_type: u8, marker: bool, payload: &[u8], advance: u32) {
-        let header = crate::media::rtp::RtpHeader {
-            marker,
-            payload_type,
-            sequence: self.seq,
-            timestamp: self.ts,
-            ssrc: self.ssrc,
-        };
-        if let Ok(n) = crate::media::rtp::write_packet(&header, payload, &mut self.buf) {
-            let _ = self.sock.send_to(&self.buf[..n], self.to).await;
-        }
-        self.seq = self.seq.wrapping_add(1);
-        self.ts = self.ts.wrapping_add(advance);
-    }
-
-    /// 20 ms of PCMU silence.
-    async fn silence(&mut self) {
-        self.send(0, false, &[0xFF; 160], 160).await;
     }
 }

@@ -486,7 +486,9 @@ async fn every_figure_matches_the_fixture_worked_by_hand() {
 
     // One query per figure, each timed.
     let names: Vec<_> = timings.iter().map(|t| t.query).collect();
-    assert!(names.contains(&"first_contact_resolution") && names.contains(&"desk_by_tier"));
+    assert!(
+        names.contains(&"first_contact_resolution") && names.contains(&"desk_per_agent_and_tier")
+    );
 
     // The text shows each figure beside its target.
     let text = render::text(&r);

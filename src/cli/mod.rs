@@ -10,8 +10,8 @@
 //! error (clap's); 3 the database failed (`agents` commands).
 
 pub mod agents;
-pub mod report;
 pub mod hours;
+pub mod report;
 pub mod status;
 pub mod systemd;
 pub mod tickets;

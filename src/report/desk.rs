@@ -4,6 +4,8 @@
 //! (and to now). The state an agent was in when the period started comes
 //! from their last row before it.
 
+use std::collections::BTreeMap;
+
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
@@ -54,10 +56,15 @@ fn row(r: &PgRow) -> Result<DeskRow, sqlx::Error> {
     })
 }
 
-/// One row per agent (SIP user) with any stretch in the period.
-pub async fn by_agent(pool: &PgPool, q: &Query) -> Result<Vec<DeskRow>, sqlx::Error> {
+/// One row per agent (SIP user) with any stretch in the period, and
+/// one per tier: the agents whose roster lists the tier now (an agent in
+/// two tiers counts in both, so tier rows need not add up to the desk),
+/// summed from the agents' rows rather than queried again.
+pub async fn rows(pool: &PgPool, q: &Query) -> Result<(Vec<DeskRow>, Vec<DeskRow>), sqlx::Error> {
     let sql = format!(
-        "{SEGMENTS} SELECT sip_user AS name, {SUMS} FROM seg GROUP BY sip_user ORDER BY sip_user"
+        "{SEGMENTS} SELECT sip_user AS name, {SUMS},
+            coalesce((SELECT a.tiers FROM agents a WHERE a.sip_user = seg.sip_user), '{{}}') AS tiers
+         FROM seg GROUP BY sip_user ORDER BY sip_user"
     );
     let rows = sqlx::query(&sql)
         .bind(q.from)
@@ -65,22 +72,32 @@ pub async fn by_agent(pool: &PgPool, q: &Query) -> Result<Vec<DeskRow>, sqlx::Er
         .bind(q.now)
         .fetch_all(pool)
         .await?;
-    rows.iter().map(row).collect()
-}
-
-/// One row per tier: the agents whose roster lists the tier (an agent in
-/// two tiers counts in both, so tier rows need not add up to the desk).
-pub async fn by_tier(pool: &PgPool, q: &Query) -> Result<Vec<DeskRow>, sqlx::Error> {
-    let sql = format!(
-        "{SEGMENTS} SELECT tier AS name, {SUMS}
-         FROM seg JOIN agents a ON a.id = seg.agent_id CROSS JOIN LATERAL unnest(a.tiers) AS tier
-         GROUP BY tier ORDER BY tier"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(q.from)
-        .bind(q.to)
-        .bind(q.now)
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(row).collect()
+    let mut agents = Vec::with_capacity(rows.len());
+    let mut tiers: BTreeMap<String, DeskRow> = BTreeMap::new();
+    for r in &rows {
+        let agent = row(r)?;
+        for tier in r.try_get::<Vec<String>, _>("tiers")? {
+            let t = tiers.entry(tier.clone()).or_insert_with(|| DeskRow {
+                name: tier,
+                calls: 0,
+                talk_s: 0.0,
+                wrap_up_s: 0.0,
+                staffed_s: 0.0,
+                occupancy: None,
+            });
+            t.calls += agent.calls;
+            t.talk_s += agent.talk_s;
+            t.wrap_up_s += agent.wrap_up_s;
+            t.staffed_s += agent.staffed_s;
+        }
+        agents.push(agent);
+    }
+    let tiers = tiers
+        .into_values()
+        .map(|mut t| {
+            t.occupancy = (t.staffed_s > 0.0).then(|| (t.talk_s + t.wrap_up_s) / t.staffed_s);
+            t
+        })
+        .collect();
+    Ok((agents, tiers))
 }

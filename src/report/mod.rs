@@ -183,8 +183,9 @@ pub async fn build(
     tickets::figures(pool, q, s, &mut clock, &mut figures, &mut groups).await?;
     calls::figures(pool, q, s, &mut clock, &mut figures).await?;
     let sla = tickets::sla(pool, q, s, &mut clock).await?;
-    let agents = clock.time("desk_by_agent", desk::by_agent(pool, q)).await?;
-    let tiers = clock.time("desk_by_tier", desk::by_tier(pool, q)).await?;
+    let (agents, tiers) = clock
+        .time("desk_per_agent_and_tier", desk::rows(pool, q))
+        .await?;
     let report = Report {
         from: q.from,
         to: q.to,

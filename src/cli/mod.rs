@@ -10,6 +10,7 @@
 //! error (clap's); 3 the database failed (`agents` commands).
 
 pub mod agents;
+pub mod callbacks;
 pub mod hours;
 pub mod report;
 pub mod status;
@@ -87,6 +88,9 @@ pub enum Command {
     Agents(AgentsCommand),
     /// The desk's key figures beside the standard's targets; `report sample` for quality control
     Report(report::ReportArgs),
+    /// Callbacks callers asked for that no person has made yet
+    #[command(subcommand)]
+    Callbacks(callbacks::CallbacksCommand),
     /// Service hours: which tiers are staffed now and when that changes
     Hours {
         /// JSON for scripts
@@ -155,6 +159,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agents(cmd) => agents::run(config, cmd).await,
         Command::Report(args) => report::run(config, args).await,
         Command::Hours { json } => hours::run(&config, json),
+        Command::Callbacks(cmd) => callbacks::run(config, cmd).await,
     }
 }
 

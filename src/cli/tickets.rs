@@ -11,7 +11,7 @@ use clap::Subcommand;
 use hotline::config::Config;
 use hotline::tickets::db::{self, Database};
 use hotline::tickets::repo::{self, TicketFilter};
-use hotline::tickets::{report, NewTicket, SlaPolicy, TicketNumber, TicketStore};
+use hotline::tickets::{report, NewTicket, SlaPolicy, TicketNumber, TicketStatus, TicketStore};
 
 use super::{data_dir, open_db};
 
@@ -40,6 +40,26 @@ pub enum TicketsCommand {
         number: String,
         #[arg(long)]
         json: bool,
+    },
+    /// Mark a ticket resolved (sets resolved_at; a note goes on its history)
+    Resolve {
+        number: String,
+        /// What was done, for the ticket's history
+        #[arg(long)]
+        note: Option<String>,
+        /// Who resolved it (default: the login name)
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Change a ticket's status: open, in_progress, escalated, resolved, closed
+    Status {
+        number: String,
+        status: String,
+        #[arg(long)]
+        note: Option<String>,
+        /// Who makes the change (default: the login name)
+        #[arg(long)]
+        by: Option<String>,
     },
     /// Create a ticket by hand (a request that did not come by phone)
     Create {
@@ -135,6 +155,17 @@ async fn tickets_on(
                 print!("{}", report::detail(&t, &events, now));
             }
         }
+        TicketsCommand::Resolve { number, note, by } => {
+            return change_status(config, db, &number, "resolved", note, by).await;
+        }
+        TicketsCommand::Status {
+            number,
+            status,
+            note,
+            by,
+        } => {
+            return change_status(config, db, &number, &status, note, by).await;
+        }
         TicketsCommand::Create {
             caller,
             severity,
@@ -205,5 +236,48 @@ async fn tickets_on(
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Set ticket `number`'s status as the admin API does (`first_response_at`
+/// and `resolved_at` where they apply, the note and who on its history),
+/// through the store: journaled while the database is down. Exit 1 for an
+/// unknown ticket or status.
+async fn change_status(
+    config: &Config,
+    db: &Database,
+    number: &str,
+    status: &str,
+    note: Option<String>,
+    by: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let n: TicketNumber = number
+        .parse()
+        .with_context(|| format!("`{number}` is not a ticket number"))?;
+    let status: TicketStatus = match status.parse() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hotline: {e}; use open, in_progress, escalated, resolved or closed");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if repo::by_number(&db.pool, n).await?.is_none() {
+        eprintln!("hotline: no ticket #{n}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let actor = by
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into());
+    let (store, replayer) = TicketStore::open(
+        db.pool.clone(),
+        &data_dir(config),
+        config.tickets.reserve_numbers,
+    )
+    .await?;
+    store
+        .update(n, &actor, hotline::admin::api::status_update(status, note))
+        .await?;
+    store.shutdown(replayer, Duration::from_secs(2)).await;
+    println!("ticket {n} is {} (by {actor})", status.as_str());
     Ok(ExitCode::SUCCESS)
 }

@@ -493,6 +493,20 @@ pub async fn list(pool: &PgPool, f: &TicketFilter) -> Result<Vec<Ticket>, sqlx::
     rows.iter().map(from_row).collect()
 }
 
+/// Tickets whose caller asked to be called back (the queue's offer, or
+/// after hours) and whom no person has reached yet, in the order the desk
+/// owes them: earliest response deadline first.
+pub async fn pending_callbacks(pool: &PgPool, limit: i64) -> Result<Vec<Ticket>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM tickets
+         WHERE callback_requested_at IS NOT NULL AND first_response_at IS NULL
+           AND status NOT IN ('resolved', 'closed')
+         ORDER BY response_due_at, received_at LIMIT $1"
+    );
+    let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// A ticket's history, oldest first.
 pub async fn events(pool: &PgPool, n: TicketNumber) -> Result<Vec<TicketEvent>, sqlx::Error> {
     let rows = sqlx::query(

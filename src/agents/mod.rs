@@ -23,6 +23,7 @@ pub mod follow;
 pub mod model;
 pub mod report;
 mod rows;
+mod states;
 pub mod store;
 
 pub use bindings::BindingsReplaced;

@@ -55,6 +55,7 @@ impl Desk {
             at: chrono::Utc::now(),
         });
         if self.writes.try_send(w).is_err() {
+            self.in_flight.done(agent);
             tracing::warn!(agent = %agent, %to, "agent state write queue full: write dropped");
         }
     }

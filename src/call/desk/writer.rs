@@ -72,7 +72,8 @@ impl InFlight {
         *self.0.lock().unwrap().entry(agent).or_default() += 1;
     }
 
-    fn done(&self, agent: AgentId) {
+    /// A write applied, dropped, or never handed over.
+    pub fn done(&self, agent: AgentId) {
         let mut m = self.0.lock().unwrap();
         if let Some(n) = m.get_mut(&agent) {
             *n = n.saturating_sub(1);
@@ -203,7 +204,8 @@ impl Writer {
     pub async fn flush(&mut self) -> bool {
         if let Some(t) = self.down_at {
             if t.elapsed() < RETRY {
-                return self.backlog.is_empty();
+                // Known down: not even a claim waits on it now.
+                return false;
             }
         }
         let was_down = self.down_at.is_some();
@@ -322,6 +324,15 @@ mod tests {
         assert_eq!(w.kept(), 2);
         assert_eq!(w.backlog[1].to, AgentState::Ringing);
         assert_eq!(w.counts.claimed_in_memory, 1);
+        // Even with nothing kept, a database known to be down is not
+        // waited on by a claim.
+        let mut w = Writer::new(nowhere(), InFlight::default(), 100);
+        assert!(w.claim(AgentId(3)).await, "the first claim finds it down");
+        w.backlog.clear();
+        let started = std::time::Instant::now();
+        assert!(w.claim(AgentId(3)).await);
+        assert!(started.elapsed() < Duration::from_millis(400));
+        assert_eq!(w.counts.claimed_in_memory, 2);
     }
 
     #[test]

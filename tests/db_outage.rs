@@ -829,3 +829,33 @@ async fn the_daemon_loses_no_ticket_when_the_reserve_runs_out() {
         }
     }
 }
+
+/// Item 8, the server's side: every connection carries
+/// `database.statement_timeout`, and a statement it cancels reads as the
+/// database being unavailable (journal and retry), not as bad data.
+#[tokio::test]
+async fn every_connection_bounds_its_statements() {
+    let (_, url) = common::shared().fresh_db().await;
+    let data = tempfile::tempdir().unwrap();
+    let db = hotline::tickets::db::open_bounded(
+        &url,
+        data.path(),
+        2,
+        Duration::from_secs(5),
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let shown: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(shown, "300ms");
+    let started = Instant::now();
+    let err = sqlx::query("SELECT pg_sleep(30)")
+        .execute(&db.pool)
+        .await
+        .expect_err("cancelled by statement_timeout");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(repo::is_unavailable(&err), "{err}");
+    db.close().await;
+}

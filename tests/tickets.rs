@@ -734,3 +734,33 @@ async fn an_assignment_journaled_during_an_outage_reaches_the_database_on_replay
         .shutdown(replayer, std::time::Duration::from_secs(1))
         .await;
 }
+
+/// The migration that keyed tickets on their call computed the key of
+/// existing rows in SQL; it must equal the daemon's (`Ticket::key`), or a
+/// journal entry written before an upgrade would not find its ticket.
+#[tokio::test]
+async fn the_migrations_call_key_formula_matches_the_daemons() {
+    let (store, _r, _d) = store().await;
+    let policy = SlaPolicy::from_config(&Config::default());
+    let mut new = new_ticket("formula-1", "minor");
+    // Microseconds that a float would round.
+    new.received_at = chrono::DateTime::parse_from_rfc3339("2026-11-30T23:59:59.999999Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let t = store.create(new, &policy).await.unwrap().ticket;
+    let by_sql: String = sqlx::query_scalar(
+        "SELECT call_id || '@' || (extract(epoch FROM received_at) * 1000000)::bigint::text
+         FROM tickets WHERE number = $1",
+    )
+    .bind(t.number.0)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(by_sql, t.key());
+    let stored: String = sqlx::query_scalar("SELECT call_key FROM tickets WHERE number = $1")
+        .bind(t.number.0)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, t.key());
+}

@@ -42,7 +42,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15 \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --user-group --home-dir /var/lib/hotline --no-create-home hotline \
- && install -d -o hotline -g hotline -m 0750 /var/lib/hotline \
+ && install -d -o hotline -g hotline -m 0700 /var/lib/hotline \
  && install -d -m 0755 /etc/hotline/prompts /usr/share/hotline
 COPY --from=build /src/target/release/hotline /usr/bin/hotline
 COPY config/hotline.toml config/ivr.toml config/ivr-urgent.toml config/sla-urgent.toml /etc/hotline/

@@ -26,9 +26,12 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|c| {
             // 08: connection exception; 57P0x: shutting down / starting up;
+            // 57014: cancelled, e.g. by `statement_timeout` (a statement
+            // stuck behind a lock: retry later, never set aside);
             // 53: out of resources; 40001/40P01 are retryable too.
             c.starts_with("08")
                 || c.starts_with("57P")
+                || c == "57014"
                 || c.starts_with("53")
                 || c == "40001"
                 || c == "40P01"

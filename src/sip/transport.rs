@@ -251,6 +251,7 @@ pub async fn run_udp(
     stats: Arc<Stats>,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
+    grow_recv_buffer(&sock);
     let mut buf = vec![0u8; 65_536];
     loop {
         let (n, source) = tokio::select! {
@@ -259,6 +260,31 @@ pub async fn run_udp(
         };
         let reply = ReplyTo::Udp(sock.clone());
         deliver(&buf[..n], source, Kind::Udp, reply, &out, &stats).await;
+    }
+}
+
+/// The receive buffer asked for on a SIP UDP socket. A burst of INVITEs
+/// (a flood, a trunk's busiest second) then waits in the kernel while the
+/// dispatcher answers it, instead of being dropped at the default ~200 KB
+/// (about a hundred datagrams); Linux caps it at `net.core.rmem_max`.
+const UDP_RECV_BUFFER: libc::c_int = 4 << 20;
+
+fn grow_recv_buffer(sock: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let size = UDP_RECV_BUFFER;
+    // SAFETY: setsockopt on a socket we own, with a pointer to a c_int and
+    // its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "SO_RCVBUF not raised");
     }
 }
 

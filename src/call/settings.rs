@@ -32,6 +32,8 @@ pub struct CallSettings {
     pub max_calls: usize,
     pub drain_timeout: Duration,
     pub rtp_timeout: Duration,
+    /// RFC 4028 interval asked for on agents' legs (`sip.session_expires`).
+    pub session_expires: Duration,
     /// The IVR flow and its prompts, as validated together at (re)load.
     pub flow: Arc<LoadedFlow>,
     /// The SLA table in force for tickets of calls started now.
@@ -53,7 +55,10 @@ impl CallSettings {
                 t2: Timers::default().t2.max(c.sip.timer_t1.as_duration()),
                 t4: Timers::default().t4,
             },
-            policy: Policy::default(),
+            policy: Policy {
+                min_se: c.sip.min_se.as_duration().as_secs().max(90) as u32,
+                ..Policy::default()
+            },
             trusted_peers: c
                 .sip
                 .trusted_peers
@@ -65,6 +70,7 @@ impl CallSettings {
             max_calls: c.sip.max_calls as usize,
             drain_timeout: c.sip.drain_timeout.as_duration(),
             rtp_timeout: c.media.rtp_timeout.as_duration(),
+            session_expires: c.sip.session_expires.as_duration(),
             flow,
             sla: Arc::new(SlaPolicy::from_config(c)),
             staffing: Arc::new(desk_staffing(c)),

@@ -207,6 +207,27 @@ fn desk(c: &Config, p: &mut Problems) {
     }
 }
 
+/// RFC 4028: Min-SE is at least 90 s (§4), and the interval we ask for
+/// cannot be below our own minimum.
+fn session_timer(sip: &crate::config::SipConfig, p: &mut Problems) {
+    let (se, min) = (sip.session_expires.as_duration(), sip.min_se.as_duration());
+    if min < Duration::from_secs(90) {
+        p.push((
+            "sip.min_se".into(),
+            format!("is {}; RFC 4028 allows no less than 90s", sip.min_se),
+        ));
+    }
+    if se < min {
+        p.push((
+            "sip.session_expires".into(),
+            format!(
+                "is {}, below sip.min_se ({}); use at least that (default 1800s)",
+                sip.session_expires, sip.min_se
+            ),
+        ));
+    }
+}
+
 fn sip(c: &Config, p: &mut Problems) {
     if c.sip.listen.is_empty() {
         p.push((
@@ -247,6 +268,7 @@ fn sip(c: &Config, p: &mut Problems) {
         ));
     }
     tcp_limits(&c.sip, p);
+    session_timer(&c.sip, p);
     if c.answer.after_rings > 3 {
         p.push((
             "answer.after_rings".into(),

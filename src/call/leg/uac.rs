@@ -6,9 +6,13 @@
 //! re-INVITE (hold) from the agent's phone.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::session_timer::{
+    min_se_of, on_refresh_answer, RefreshAnswer, SessionExpires, SessionTimer, TimerAction,
+};
 use super::LegEvent;
 use crate::agents::AgentId;
 use crate::call::media::OfferRefusal;
@@ -58,6 +62,10 @@ pub struct Ring<'a> {
     pub local: SocketAddr,
     pub allow: &'a str,
     pub supported: &'a str,
+    /// RFC 4028: the interval we ask for (`Session-Expires`) and the least
+    /// we accept (`Min-SE`).
+    pub session_expires: Duration,
+    pub min_se: Duration,
     /// The call's own handle: the responses come back through it.
     pub call: CallHandle,
 }
@@ -73,6 +81,17 @@ pub struct UacLeg {
     dest: SocketAddr,
     reply: ReplyTo,
     dispatch: mpsc::Sender<ToDispatch>,
+    /// Our INVITE as sent (a 422 makes a new one from it).
+    invite: Request,
+    /// A 422 was answered once already (one retry, RFC 4028 §7.4).
+    retried_422: bool,
+    /// The session timer, once the answer said there is one.
+    timer: Option<SessionTimer>,
+    /// Our re-INVITE refreshing the session, while it is out: its key,
+    /// CSeq number, and the ACK for its 2xx once built.
+    refresh: Option<(TransactionKey, u32, Option<Request>)>,
+    /// The phone's own refresh being answered (from `sip::validate`).
+    their_refresh: Option<crate::sip::validate::SessionTimer>,
 }
 
 impl UacLeg {
@@ -96,6 +115,11 @@ impl UacLeg {
         let host = r.contact.source;
         let to = Uri::parse(&format!("sip:{}@{host}", r.user)).ok()?;
         let from = Uri::parse(&format!("sip:hotline@{}", r.local)).ok()?;
+        let se = r.session_expires.as_secs().to_string();
+        let min_se = r.min_se.as_secs().to_string();
+        let mut extra: Vec<(&str, &str)> = r.headers.to_vec();
+        extra.push(("Session-Expires", &se));
+        extra.push(("Min-SE", &min_se));
         let spec = InviteSpec {
             target: &target,
             to: &to,
@@ -105,7 +129,7 @@ impl UacLeg {
             routes: &[],
             allow: r.allow,
             supported: r.supported,
-            extra: r.headers,
+            extra: &extra,
             sdp: r.sdp.into_bytes(),
         };
         let invite = match uac::invite(&spec) {
@@ -119,7 +143,7 @@ impl UacLeg {
         let outgoing = OutgoingInvite::new(invite.clone(), key.clone(), local.clone());
         let _ = dispatch
             .send(ToDispatch::Invite {
-                request: Box::new(invite),
+                request: Box::new(invite.clone()),
                 dest: r.contact.source,
                 reply: r.contact.reply.clone(),
                 call: r.call,
@@ -135,12 +159,17 @@ impl UacLeg {
             dest: r.contact.source,
             reply: r.contact.reply.clone(),
             dispatch,
+            invite,
+            retried_422: false,
+            timer: None,
+            refresh: None,
+            their_refresh: None,
         })
     }
 
-    /// This leg's INVITE transaction.
+    /// This leg's INVITE transaction (or our session refresh).
     pub fn owns(&self, key: &TransactionKey) -> bool {
-        self.key == *key
+        self.key == *key || self.refresh.as_ref().is_some_and(|(k, _, _)| k == key)
     }
 
     pub fn dialog_id(&self) -> Option<&DialogId> {
@@ -155,8 +184,25 @@ impl UacLeg {
         self.state == State::Done
     }
 
-    /// A response to our INVITE.
+    /// A response to our INVITE (or to our session refresh).
     pub async fn on_response(&mut self, resp: Response, call: &CallHandle) -> Option<UacEvent> {
+        if let Some((key, cseq, _)) = &self.refresh {
+            let _ = key;
+            if resp
+                .cseq()
+                .is_some_and(|c| c.seq == *cseq && c.method == Method::Invite)
+            {
+                self.on_refresh_response(resp).await;
+                return None;
+            }
+        }
+        if resp.status == 422
+            && self.state == State::Ringing
+            && !self.retried_422
+            && self.retry_422(&resp, call).await
+        {
+            return None;
+        }
         let mut event = None;
         for action in self.outgoing.on_response(resp) {
             match action {
@@ -170,6 +216,14 @@ impl UacLeg {
                             call: call.clone(),
                         })
                         .await;
+                    self.timer = session_timer_of(&resp);
+                    if let Some(t) = &self.timer {
+                        tracing::info!(
+                            interval_s = t.interval().as_secs(),
+                            we_refresh = t.we_refresh(),
+                            "agent leg: session timer"
+                        );
+                    }
                     self.dialog = Some(*dialog);
                     self.state = State::Answered;
                     event = Some(UacEvent::Answered {
@@ -288,11 +342,14 @@ impl UacLeg {
                 Some(LegEvent::Ended(EndReason::CallerHungUp))
             }
             Method::Info => super::answer_info(&self.dispatch, key, &req).await,
-            Method::Invite | Method::Update => Some(LegEvent::Offer {
-                key,
-                request: Box::new(req),
-                offer: accepted.sdp,
-            }),
+            Method::Invite | Method::Update => {
+                self.their_refresh = accepted.session_timer;
+                Some(LegEvent::Offer {
+                    key,
+                    request: Box::new(req),
+                    offer: accepted.sdp,
+                })
+            }
             Method::Refer => Some(LegEvent::Refer {
                 key,
                 request: Box::new(req),
@@ -326,12 +383,188 @@ impl UacLeg {
                 resp
             }
         };
+        // A 2xx refreshes the session (RFC 4028 §9): its interval and
+        // refresher as the request set them, echoed in our answer.
+        if let (Ok(_), Some(st)) = (&answer, self.their_refresh.take()) {
+            resp.headers.push("Session-Expires", st.header_value());
+            if st.require_timer {
+                resp.headers.push("Require", "timer");
+            }
+            let we = st.refresher == crate::sip::validate::Refresher::Uas;
+            let interval = Duration::from_secs(st.interval.into());
+            match self.timer.as_mut() {
+                Some(t) => t.refreshed(Instant::now(), interval, we),
+                None => self.timer = Some(SessionTimer::new(Instant::now(), interval, we)),
+            }
+        } else if answer.is_ok() {
+            // A re-INVITE/UPDATE without Session-Expires still shows the
+            // phone is there: the interval starts again (§10).
+            if let Some(t) = self.timer.as_mut() {
+                let (i, w) = (t.interval(), t.we_refresh());
+                t.refreshed(Instant::now(), i, w);
+            }
+        }
         if let Ok(Some(sdp)) = answer {
             resp.headers.push("Contact", self.local.contact());
             resp.headers.push("Content-Type", "application/sdp");
             resp.body = sdp.into_bytes();
         }
         self.respond(key, resp).await;
+    }
+
+    /// The session timer's next deadline (refresh or give-up), if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Answered => self.timer.as_ref().map(SessionTimer::poll_timeout),
+            _ => None,
+        }
+    }
+
+    /// The session timer at `now`: send our refresh (a re-INVITE with
+    /// `sdp`, our current session, RFC 3264 §8's next version), or end the
+    /// leg with BYE when the session expired.
+    pub async fn on_session_timeout(
+        &mut self,
+        now: Instant,
+        sdp: impl FnOnce() -> String,
+        call: &CallHandle,
+    ) -> Option<LegEvent> {
+        if self.state != State::Answered {
+            return None;
+        }
+        match self.timer.as_mut()?.handle_timeout(now)? {
+            TimerAction::Expired => {
+                tracing::warn!("agent leg: session expired without a refresh: BYE");
+                self.hang_up().await;
+                Some(LegEvent::Ended(EndReason::SessionExpired))
+            }
+            TimerAction::Refresh => {
+                self.send_refresh(sdp(), call).await;
+                None
+            }
+        }
+    }
+
+    /// Our session refresh: a re-INVITE with the same session (RFC 4028
+    /// §7.4: Session-Expires with `refresher=uac`, we keep refreshing).
+    async fn send_refresh(&mut self, sdp: String, call: &CallHandle) {
+        let (Some(dialog), Some(t)) = (self.dialog.as_mut(), self.timer.as_ref()) else {
+            return;
+        };
+        let se = format!("{};refresher=uac", t.interval().as_secs());
+        let extra = [("Session-Expires", se.as_str()), ("Supported", "timer")];
+        let body = Some(("application/sdp", sdp.into_bytes()));
+        match dialog.request(Method::Invite, &self.local, &extra, body) {
+            Ok(reinvite) => {
+                let key = TransactionKey::for_request(&reinvite);
+                let cseq = reinvite.cseq().seq;
+                tracing::debug!(cseq, "agent leg: session refresh");
+                self.refresh = Some((key, cseq, None));
+                let _ = self
+                    .dispatch
+                    .send(ToDispatch::Invite {
+                        request: Box::new(reinvite),
+                        dest: self.dest,
+                        reply: self.reply.clone(),
+                        call: call.clone(),
+                    })
+                    .await;
+            }
+            Err(e) => tracing::warn!(error = %e, "session refresh not built"),
+        }
+    }
+
+    /// The phone's answer to our refresh: a 2xx (ACKed, every copy) starts
+    /// a new interval; 422 asks for a longer one and 491 for a later try;
+    /// 408 and 481 mean the dialog is gone (RFC 4028 §10: BYE at once);
+    /// any other refusal leaves the session to expire.
+    async fn on_refresh_response(&mut self, resp: Response) {
+        let (Some((key, cseq, ack)), Some(timer)) = (self.refresh.clone(), self.timer.as_mut())
+        else {
+            return;
+        };
+        let se = resp
+            .headers
+            .get("Session-Expires")
+            .and_then(SessionExpires::parse);
+        let min = min_se_of(resp.headers.get("Min-SE"));
+        match on_refresh_answer(timer, Instant::now(), resp.status, se, min) {
+            RefreshAnswer::Pending => {}
+            RefreshAnswer::Accepted => {
+                let ack = ack.or_else(|| {
+                    self.dialog
+                        .as_ref()
+                        .and_then(|d| d.ack(cseq, &self.local).ok())
+                });
+                if let Some(a) = &ack {
+                    let _ = self
+                        .dispatch
+                        .send(ToDispatch::Ack {
+                            invite: key.clone(),
+                            request: Box::new(a.clone()),
+                        })
+                        .await;
+                }
+                self.refresh = Some((key, cseq, ack));
+            }
+            RefreshAnswer::Refused => {
+                tracing::info!(status = resp.status, "agent leg: session refresh refused");
+                self.refresh = None;
+            }
+        }
+    }
+
+    /// 422 to our first INVITE (RFC 4028 §7.4): the same INVITE again with
+    /// the Session-Expires and Min-SE the phone asked for; once.
+    async fn retry_422(&mut self, resp: &Response, call: &CallHandle) -> bool {
+        let Some(min) = min_se_of(resp.headers.get("Min-SE")) else {
+            return false;
+        };
+        self.retried_422 = true;
+        let secs = min.as_secs().to_string();
+        let mut h = crate::sip::message::Headers::new();
+        for (name, value) in self.invite.headers().iter() {
+            match name.to_ascii_lowercase().as_str() {
+                "via" => h.push(
+                    "Via",
+                    self.local.via(&crate::sip::transaction::new_branch()),
+                ),
+                "cseq" => h.push("CSeq", format!("{} INVITE", self.invite.cseq().seq + 1)),
+                "session-expires" | "x" => h.push("Session-Expires", secs.clone()),
+                "min-se" => h.push("Min-SE", secs.clone()),
+                _ => h.push(name, value),
+            }
+        }
+        let invite = match Request::from_parts(
+            Method::Invite,
+            self.invite.uri().clone(),
+            h,
+            self.invite.body().to_vec(),
+        ) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(error = %e, "INVITE after 422 not built");
+                return false;
+            }
+        };
+        tracing::info!(
+            min_se = min.as_secs(),
+            "agent's phone wants a longer session interval (422): INVITE again"
+        );
+        let key = TransactionKey::for_request(&invite);
+        self.outgoing = OutgoingInvite::new(invite.clone(), key.clone(), self.local.clone());
+        self.key = key;
+        self.invite = invite.clone();
+        let _ = self
+            .dispatch
+            .send(ToDispatch::Invite {
+                request: Box::new(invite),
+                dest: self.dest,
+                reply: self.reply.clone(),
+                call: call.clone(),
+            })
+            .await;
+        true
     }
 
     /// Answer an in-dialog request of the phone's with `status` (our To
@@ -393,6 +626,17 @@ impl UacLeg {
     async fn respond(&self, key: TransactionKey, resp: Response) {
         super::respond(&self.dispatch, key, resp).await;
     }
+}
+
+/// The session timer a 2xx to our INVITE sets up (RFC 4028 §7.2): none
+/// without Session-Expires; `refresher=uac` (or none given) is us.
+fn session_timer_of(resp: &Response) -> Option<SessionTimer> {
+    let se = SessionExpires::parse(resp.headers.get("Session-Expires")?)?;
+    if se.interval.is_zero() {
+        return None;
+    }
+    let we_refresh = se.refresher_uac.unwrap_or(true);
+    Some(SessionTimer::new(Instant::now(), se.interval, we_refresh))
 }
 
 /// What routing should make of a final refusal from a phone.

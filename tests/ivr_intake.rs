@@ -322,6 +322,7 @@ mod live {
             store,
             policy: Arc::new(SlaPolicy::from_config(&config)),
             recordings: data.path().join("rec"),
+            staffing: Arc::new(hotline::ivr::AlwaysStaffed),
         };
         let (intake, _out, results) = CallIntake::start(Arc::new(flow), facts, services);
         (intake, results, data)

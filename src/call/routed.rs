@@ -20,7 +20,7 @@ use super::media::CallMedia;
 use super::{CallHandle, EndReason, ToDispatch};
 use crate::agents::{AgentId, Tier};
 use crate::media::ports::PortAllocator;
-use crate::media::session::MediaEvent;
+use crate::media::session::{MediaEvent, RemotePolicy};
 use crate::routing::io::{Input, LeaveReason, OfferFailure};
 use crate::routing::queue::QueueEntryId;
 use crate::sip::dialog::DialogId;
@@ -249,11 +249,14 @@ impl Routed {
         user: &str,
         contact: &super::registrar::Contact,
     ) -> bool {
+        // The agent's RTP may come from its registration's IP too; agents
+        // authenticated their REGISTER, so any SDP address is allowed.
         let mut media = CallMedia::new(
             self.ctx.ports.clone(),
             self.ctx.media_ip,
             self.ctx.rtp_timeout,
-        );
+        )
+        .with_peer(contact.source.ip(), RemotePolicy::Any);
         if let Err(e) = media.prepare(None) {
             tracing::warn!(error = %e, "no RTP port for an agent leg");
             return false;

@@ -123,7 +123,8 @@ pub async fn run(
                 setup.services.ports.clone(),
                 setup.settings.local_ip(&setup.invite),
                 setup.settings.rtp_timeout,
-            );
+            )
+            .with_peer(setup.source.ip(), setup.settings.remote_address);
             // The offer is the leg's no longer: the media checks it.
             let offer = setup.accepted.sdp.take();
             let mut call = Call {
@@ -294,6 +295,8 @@ impl Call {
             // The caller's leg answers REFER itself (403).
             LegEvent::Refer { .. } => {}
             LegEvent::Acked { answer } => {
+                // Media may now go to an SDP address that sent nothing yet.
+                self.media.confirm().await;
                 // Late offer: the caller's answer comes in the ACK.
                 if let (None, Some(answer)) = (self.media.negotiated(), answer) {
                     match self.media.take_answer(&answer) {

@@ -24,6 +24,9 @@ impl Call {
     /// handling, or to the caller's leg.
     pub(super) async fn on_call_event(&mut self, ev: CallEvent) {
         match ev {
+            CallEvent::Response { key, response } if self.leg.owns_refresh(&key) => {
+                self.leg.on_refresh_response(*response).await;
+            }
             CallEvent::Response { key, response } => {
                 let Some(r) = self.routed.as_mut() else {
                     return;

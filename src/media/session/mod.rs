@@ -22,8 +22,8 @@
 
 mod bridge;
 mod core;
-pub mod peer;
 mod peak;
+pub mod peer;
 mod receiver;
 mod sender;
 mod stats;
@@ -42,8 +42,8 @@ use tracing::Instrument;
 pub use self::bridge::{bridge, BridgeCore, BridgeHandle, BridgeReport};
 pub use self::bridge::{bridge_to, BridgeEnd};
 pub use self::core::{SessionCore, DUPLICATE_WINDOW};
-pub use peer::{PeerRules, RemotePolicy};
 pub use peak::{note_lateness, take_peak_lateness};
+pub use peer::{PeerRules, RemotePolicy};
 pub use receiver::{ReceiveStats, RtpReceiver};
 pub use sender::{RtpSender, SenderIds, MAX_CATCH_UP, TICK};
 pub use stats::Lateness;

@@ -604,3 +604,21 @@ fn sla_clock(c: &Config, p: &mut Problems) {
         }
     }
 }
+
+#[cfg(test)]
+mod session_timer_tests {
+    use super::*;
+
+    #[test]
+    fn session_timer_keys_are_held_to_rfc_4028() {
+        let mut sip = crate::config::SipConfig::default();
+        let mut p = Problems::new();
+        session_timer(&sip, &mut p);
+        assert!(p.is_empty(), "the defaults pass: {p:?}");
+        sip.min_se = crate::config::ConfigDuration(Duration::from_secs(30));
+        sip.session_expires = crate::config::ConfigDuration(Duration::from_secs(20));
+        session_timer(&sip, &mut p);
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["sip.min_se", "sip.session_expires"], "{p:?}");
+    }
+}

@@ -294,7 +294,8 @@ async fn serve(
             )
             .with_hours(std::sync::Arc::new(
                 crate::hours::ServiceHours::from_config(&config.hours).unwrap_or_default(),
-            )),
+            ))
+            .with_report(crate::report::Settings::from_config(config)),
         stop_admin.clone(),
     ));
     // The SLA clock without calls (one daemon at a time per database).

@@ -69,6 +69,9 @@ pub struct RouteContext {
     pub sip_local: SocketAddr,
     pub allow: String,
     pub supported: String,
+    /// RFC 4028: the interval we ask for and the least we accept.
+    pub session_expires: Duration,
+    pub min_se: Duration,
     /// What the agent's phone shows (`#1042 5551234`) and the headers.
     pub display_name: String,
     pub severity: String,
@@ -273,6 +276,8 @@ impl Routed {
             local: self.ctx.sip_local,
             allow: &self.ctx.allow,
             supported: &self.ctx.supported,
+            session_expires: self.ctx.session_expires,
+            min_se: self.ctx.min_se,
             call: self.ctx.call.clone(),
         };
         match UacLeg::ring(ring, self.ctx.dispatch.clone()).await {
@@ -424,6 +429,22 @@ impl Routed {
             self.desk.report(Input::CallEnded { agent: c.agent });
         }
         RoutedAction::AgentGone { cut }
+    }
+
+    /// The connected leg's session-timer deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.connected.as_ref().and_then(|c| c.leg.poll_timeout())
+    }
+
+    /// The connected leg's session timer at `now`: a refresh goes out
+    /// (with the agent media's current SDP), or the leg ended.
+    pub async fn on_timeout(&mut self, now: Instant) -> Option<LegEvent> {
+        let call = self.ctx.call.clone();
+        let c = self.connected.as_mut()?;
+        let media = &mut c.media;
+        c.leg
+            .on_session_timeout(now, || media.local_sdp(), &call)
+            .await
     }
 
     /// The connected agent transferred the caller (REFER): their media

@@ -35,6 +35,8 @@ pub struct CallSettings {
     pub admission: super::admission::AdmissionSettings,
     pub drain_timeout: Duration,
     pub rtp_timeout: Duration,
+    /// RFC 4028 interval asked for on agents' legs (`sip.session_expires`).
+    pub session_expires: Duration,
     /// `media.remote_address`: may media go to an SDP address off the
     /// caller's signalling IP.
     pub remote_address: RemotePolicy,
@@ -80,7 +82,10 @@ impl CallSettings {
                 t2: Timers::default().t2.max(c.sip.timer_t1.as_duration()),
                 t4: Timers::default().t4,
             },
-            policy: Policy::default(),
+            policy: Policy {
+                min_se: c.sip.min_se.as_duration().as_secs().max(90) as u32,
+                ..Policy::default()
+            },
             trusted_peers: c
                 .sip
                 .trusted_peers
@@ -93,6 +98,7 @@ impl CallSettings {
             admission: admission_settings(&c.admission),
             drain_timeout: c.sip.drain_timeout.as_duration(),
             rtp_timeout: c.media.rtp_timeout.as_duration(),
+            session_expires: c.sip.session_expires.as_duration(),
             remote_address: match c.media.remote_address {
                 RemoteAddress::Any => RemotePolicy::Any,
                 RemoteAddress::SignallingSource => RemotePolicy::SignallingSource,

@@ -102,6 +102,13 @@ pub struct SipConfig {
     /// Responses queued per TCP connection at most; a peer that does not
     /// read until this is full has its connection closed.
     pub tcp_send_queue: u32,
+    /// RFC 4028 session interval hotline asks for on the agents' legs
+    /// (`Session-Expires` of its INVITE); the phone may lower it to no
+    /// less than `min_se`. A dead leg is noticed within this.
+    pub session_expires: ConfigDuration,
+    /// RFC 4028 Min-SE: the shortest session interval accepted on either
+    /// leg (shorter gets 422). At least 90s, the RFC's floor.
+    pub min_se: ConfigDuration,
 }
 
 impl SipConfig {
@@ -130,6 +137,8 @@ impl Default for SipConfig {
             tcp_header_timeout: ConfigDuration(Duration::from_secs(10)),
             tcp_max_buffer: 65_535,
             tcp_send_queue: 64,
+            session_expires: ConfigDuration(Duration::from_secs(1800)),
+            min_se: ConfigDuration(Duration::from_secs(90)),
         }
     }
 }

@@ -208,6 +208,27 @@ fn desk(c: &Config, p: &mut Problems) {
     }
 }
 
+/// RFC 4028: Min-SE is at least 90 s (§4), and the interval we ask for
+/// cannot be below our own minimum.
+fn session_timer(sip: &crate::config::SipConfig, p: &mut Problems) {
+    let (se, min) = (sip.session_expires.as_duration(), sip.min_se.as_duration());
+    if min < Duration::from_secs(90) {
+        p.push((
+            "sip.min_se".into(),
+            format!("is {}; RFC 4028 allows no less than 90s", sip.min_se),
+        ));
+    }
+    if se < min {
+        p.push((
+            "sip.session_expires".into(),
+            format!(
+                "is {}, below sip.min_se ({}); use at least that (default 1800s)",
+                sip.session_expires, sip.min_se
+            ),
+        ));
+    }
+}
+
 fn sip(c: &Config, p: &mut Problems) {
     if c.sip.listen.is_empty() {
         p.push((
@@ -248,6 +269,7 @@ fn sip(c: &Config, p: &mut Problems) {
         ));
     }
     tcp_limits(&c.sip, p);
+    session_timer(&c.sip, p);
     if c.answer.after_rings > 3 {
         p.push((
             "answer.after_rings".into(),
@@ -580,5 +602,23 @@ fn sla_clock(c: &Config, p: &mut Problems) {
                 format!("is {}; use 1m or more, e.g. \"2h\"", rule.after),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod session_timer_tests {
+    use super::*;
+
+    #[test]
+    fn session_timer_keys_are_held_to_rfc_4028() {
+        let mut sip = crate::config::SipConfig::default();
+        let mut p = Problems::new();
+        session_timer(&sip, &mut p);
+        assert!(p.is_empty(), "the defaults pass: {p:?}");
+        sip.min_se = crate::config::ConfigDuration(Duration::from_secs(30));
+        sip.session_expires = crate::config::ConfigDuration(Duration::from_secs(20));
+        session_timer(&sip, &mut p);
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["sip.min_se", "sip.session_expires"], "{p:?}");
     }
 }

@@ -7,6 +7,7 @@
 //! on comes out as a [`LegEvent`]; offers are answered by the session
 //! (which owns the media) through [`uas::UasLeg::answer_offer`].
 
+pub mod session_timer;
 pub mod uac;
 pub mod uas;
 

@@ -6,9 +6,11 @@
 //! re-INVITE (hold) from the agent's phone.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::session_timer::SessionTimer;
 use super::LegEvent;
 use crate::agents::AgentId;
 use crate::call::media::OfferRefusal;
@@ -58,6 +60,10 @@ pub struct Ring<'a> {
     pub local: SocketAddr,
     pub allow: &'a str,
     pub supported: &'a str,
+    /// RFC 4028: the interval we ask for (`Session-Expires`) and the least
+    /// we accept (`Min-SE`).
+    pub session_expires: Duration,
+    pub min_se: Duration,
     /// The call's own handle: the responses come back through it.
     pub call: CallHandle,
 }
@@ -73,6 +79,17 @@ pub struct UacLeg {
     dest: SocketAddr,
     reply: ReplyTo,
     dispatch: mpsc::Sender<ToDispatch>,
+    /// Our INVITE as sent (a 422 makes a new one from it).
+    invite: Request,
+    /// A 422 was answered once already (one retry, RFC 4028 §7.4).
+    retried_422: bool,
+    /// The session timer, once the answer said there is one.
+    timer: Option<SessionTimer>,
+    /// Our re-INVITE refreshing the session, while it is out: its key,
+    /// CSeq number, and the ACK for its 2xx once built.
+    refresh: Option<(TransactionKey, u32, Option<Request>)>,
+    /// The phone's own refresh being answered (from `sip::validate`).
+    their_refresh: Option<crate::sip::validate::SessionTimer>,
 }
 
 impl UacLeg {
@@ -96,6 +113,11 @@ impl UacLeg {
         let host = r.contact.source;
         let to = Uri::parse(&format!("sip:{}@{host}", r.user)).ok()?;
         let from = Uri::parse(&format!("sip:hotline@{}", r.local)).ok()?;
+        let se = r.session_expires.as_secs().to_string();
+        let min_se = r.min_se.as_secs().to_string();
+        let mut extra: Vec<(&str, &str)> = r.headers.to_vec();
+        extra.push(("Session-Expires", &se));
+        extra.push(("Min-SE", &min_se));
         let spec = InviteSpec {
             target: &target,
             to: &to,
@@ -105,7 +127,7 @@ impl UacLeg {
             routes: &[],
             allow: r.allow,
             supported: r.supported,
-            extra: r.headers,
+            extra: &extra,
             sdp: r.sdp.into_bytes(),
         };
         let invite = match uac::invite(&spec) {
@@ -119,7 +141,7 @@ impl UacLeg {
         let outgoing = OutgoingInvite::new(invite.clone(), key.clone(), local.clone());
         let _ = dispatch
             .send(ToDispatch::Invite {
-                request: Box::new(invite),
+                request: Box::new(invite.clone()),
                 dest: r.contact.source,
                 reply: r.contact.reply.clone(),
                 call: r.call,
@@ -135,12 +157,17 @@ impl UacLeg {
             dest: r.contact.source,
             reply: r.contact.reply.clone(),
             dispatch,
+            invite,
+            retried_422: false,
+            timer: None,
+            refresh: None,
+            their_refresh: None,
         })
     }
 
-    /// This leg's INVITE transaction.
+    /// This leg's INVITE transaction (or our session refresh).
     pub fn owns(&self, key: &TransactionKey) -> bool {
-        self.key == *key
+        self.key == *key || self.refresh.as_ref().is_some_and(|(k, _, _)| k == key)
     }
 
     pub fn dialog_id(&self) -> Option<&DialogId> {
@@ -155,8 +182,25 @@ impl UacLeg {
         self.state == State::Done
     }
 
-    /// A response to our INVITE.
+    /// A response to our INVITE (or to our session refresh).
     pub async fn on_response(&mut self, resp: Response, call: &CallHandle) -> Option<UacEvent> {
+        if let Some((key, cseq, _)) = &self.refresh {
+            let _ = key;
+            if resp
+                .cseq()
+                .is_some_and(|c| c.seq == *cseq && c.method == Method::Invite)
+            {
+                self.on_refresh_response(resp).await;
+                return None;
+            }
+        }
+        if resp.status == 422
+            && self.state == State::Ringing
+            && !self.retried_422
+            && self.retry_422(&resp, call).await
+        {
+            return None;
+        }
         let mut event = None;
         for action in self.outgoing.on_response(resp) {
             match action {
@@ -170,6 +214,14 @@ impl UacLeg {
                             call: call.clone(),
                         })
                         .await;
+                    self.timer = session_timer_of(&resp);
+                    if let Some(t) = &self.timer {
+                        tracing::info!(
+                            interval_s = t.interval().as_secs(),
+                            we_refresh = t.we_refresh(),
+                            "agent leg: session timer"
+                        );
+                    }
                     self.dialog = Some(*dialog);
                     self.state = State::Answered;
                     event = Some(UacEvent::Answered {
@@ -288,11 +340,14 @@ impl UacLeg {
                 Some(LegEvent::Ended(EndReason::CallerHungUp))
             }
             Method::Info => super::answer_info(&self.dispatch, key, &req).await,
-            Method::Invite | Method::Update => Some(LegEvent::Offer {
-                key,
-                request: Box::new(req),
-                offer: accepted.sdp,
-            }),
+            Method::Invite | Method::Update => {
+                self.their_refresh = accepted.session_timer;
+                Some(LegEvent::Offer {
+                    key,
+                    request: Box::new(req),
+                    offer: accepted.sdp,
+                })
+            }
             Method::Refer => Some(LegEvent::Refer {
                 key,
                 request: Box::new(req),
@@ -326,6 +381,27 @@ impl UacLeg {
                 resp
             }
         };
+        // A 2xx refreshes the session (RFC 4028 §9): its interval and
+        // refresher as the request set them, echoed in our answer.
+        if let (Ok(_), Some(st)) = (&answer, self.their_refresh.take()) {
+            resp.headers.push("Session-Expires", st.header_value());
+            if st.require_timer {
+                resp.headers.push("Require", "timer");
+            }
+            let we = st.refresher == crate::sip::validate::Refresher::Uas;
+            let interval = Duration::from_secs(st.interval.into());
+            match self.timer.as_mut() {
+                Some(t) => t.refreshed(Instant::now(), interval, we),
+                None => self.timer = Some(SessionTimer::new(Instant::now(), interval, we)),
+            }
+        } else if answer.is_ok() {
+            // A re-INVITE/UPDATE without Session-Expires still shows the
+            // phone is there: the interval starts again (§10).
+            if let Some(t) = self.timer.as_mut() {
+                let (i, w) = (t.interval(), t.we_refresh());
+                t.refreshed(Instant::now(), i, w);
+            }
+        }
         if let Ok(Some(sdp)) = answer {
             resp.headers.push("Contact", self.local.contact());
             resp.headers.push("Content-Type", "application/sdp");
@@ -406,3 +482,7 @@ fn classify(status: u16) -> OfferFailure {
         _ => OfferFailure::NoAnswer,
     }
 }
+
+#[path = "uac_timer.rs"]
+mod timer;
+use timer::session_timer_of;

@@ -16,14 +16,19 @@ use tokio::sync::mpsc;
 use super::LegEvent;
 use crate::call::media::OfferRefusal;
 use crate::call::session::CallSetup;
-use crate::call::{CallEvent, CallSettings, EndReason, ToDispatch};
-use crate::sip::dialog::Dialog;
+use crate::call::{CallEvent, CallHandle, CallSettings, EndReason, ToDispatch};
+use crate::sip::dialog::{Dialog, Local};
 use crate::sip::error::ProtocolError;
 use crate::sip::message::{Method, Request, Response, Tag};
 use crate::sip::transaction::TransactionKey;
 use crate::sip::transport::{Kind, ReplyTo};
 use crate::sip::uas::{AckInput, AckOutput, AckWaiter};
 use crate::sip::validate::{Accepted, Refresher, SessionTimer};
+
+use super::session_timer::{
+    min_se_of, on_refresh_answer, RefreshAnswer, SessionExpires, SessionTimer as RefreshTimer,
+    TimerAction,
+};
 
 /// Where the leg's INVITE stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +56,14 @@ pub struct UasLeg {
     kind: Kind,
     dispatch: mpsc::Sender<ToDispatch>,
     ack: Option<AckWaiter>,
+    /// The negotiated RFC 4028 terms (what our 2xx says).
     session_timer: Option<SessionTimer>,
-    session_expires: Option<Instant>,
+    /// Their clock: our refresh or our give-up, as the agent leg's.
+    refresh_timer: Option<RefreshTimer>,
+    /// Our re-INVITE refreshing the session, while out: key, CSeq, ACK.
+    refresh: Option<(TransactionKey, u32, Option<Request>)>,
+    /// This call's handle: our refresh's responses come back through it.
+    call: CallHandle,
     answered_at: Option<DateTime<Utc>>,
 }
 
@@ -76,7 +87,9 @@ impl UasLeg {
                 dispatch,
                 ack: None,
                 session_timer: setup.accepted.session_timer.clone(),
-                session_expires: None,
+                refresh_timer: None,
+                refresh: None,
+                call: setup.handle.clone(),
                 answered_at: None,
             }),
             Err(e) => {
@@ -135,7 +148,10 @@ impl UasLeg {
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.ack.as_ref().and_then(AckWaiter::poll_timeout),
-            self.session_expires,
+            self.refresh_timer
+                .as_ref()
+                .filter(|_| self.state == UasState::Answered)
+                .map(RefreshTimer::poll_timeout),
         ]
         .into_iter()
         .flatten()
@@ -143,7 +159,11 @@ impl UasLeg {
     }
 
     /// Deadlines that passed at `now`; `Some` if the leg ended (we sent BYE).
-    pub async fn on_timeout(&mut self, now: Instant) -> Option<EndReason> {
+    pub async fn on_timeout(
+        &mut self,
+        now: Instant,
+        sdp: impl FnOnce() -> String,
+    ) -> Option<EndReason> {
         let mut outputs = Vec::new();
         if let Some(ack) = self.ack.as_mut() {
             if ack.poll_timeout().is_some_and(|t| t <= now) {
@@ -172,12 +192,114 @@ impl UasLeg {
                 }
             }
         }
-        if self.session_expires.is_some_and(|t| t <= now) {
-            tracing::info!("session timer expired without a refresh: hanging up");
-            self.hang_up().await;
-            return Some(EndReason::SessionExpired);
+        if self.state != UasState::Answered {
+            return None;
         }
-        None
+        match self
+            .refresh_timer
+            .as_mut()
+            .and_then(|t| t.handle_timeout(now))
+        {
+            Some(TimerAction::Expired) => {
+                tracing::info!("session timer expired without a refresh: hanging up");
+                self.hang_up().await;
+                Some(EndReason::SessionExpired)
+            }
+            Some(TimerAction::Refresh) => {
+                self.send_refresh(sdp()).await;
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Our session refresh when we are the refresher (the caller's phone
+    /// cannot refresh, or asked us to): a re-INVITE with the same session,
+    /// RFC 3264 §8's next SDP version.
+    async fn send_refresh(&mut self, sdp: String) {
+        let Some(st) = self.session_timer.as_ref() else {
+            return;
+        };
+        let se = st.header_value();
+        let extra = [("Session-Expires", se.as_str()), ("Supported", "timer")];
+        let local = self.local();
+        let body = Some(("application/sdp", sdp.into_bytes()));
+        match self.dialog.request(Method::Invite, &local, &extra, body) {
+            Ok(reinvite) => {
+                let key = TransactionKey::for_request(&reinvite);
+                self.refresh = Some((key, reinvite.cseq().seq, None));
+                let _ = self
+                    .dispatch
+                    .send(ToDispatch::Invite {
+                        request: Box::new(reinvite),
+                        dest: self.source,
+                        reply: self.reply.clone(),
+                        call: self.call.clone(),
+                    })
+                    .await;
+            }
+            Err(e) => tracing::warn!(error = %e, "session refresh not built"),
+        }
+    }
+
+    /// Whether `key` is our session refresh.
+    pub fn owns_refresh(&self, key: &TransactionKey) -> bool {
+        self.refresh.as_ref().is_some_and(|(k, _, _)| k == key)
+    }
+
+    /// The caller's answer to our refresh (the same rules as the agent
+    /// leg's, in `session_timer::on_refresh_answer`).
+    pub async fn on_refresh_response(&mut self, resp: Response) {
+        let (Some((key, cseq, ack)), Some(timer)) =
+            (self.refresh.clone(), self.refresh_timer.as_mut())
+        else {
+            return;
+        };
+        // In the caller's dialog we are the UAS of the call but the UAC
+        // of this refresh: `refresher=uac` in the answer names us.
+        let se = resp
+            .headers
+            .get("Session-Expires")
+            .and_then(SessionExpires::parse);
+        let min = min_se_of(resp.headers.get("Min-SE"));
+        match on_refresh_answer(timer, Instant::now(), resp.status, se, min) {
+            RefreshAnswer::Pending => {}
+            RefreshAnswer::Accepted => {
+                let local = self.local();
+                let ack = ack.or_else(|| self.dialog.ack(cseq, &local).ok());
+                if let Some(a) = &ack {
+                    let _ = self
+                        .dispatch
+                        .send(ToDispatch::Ack {
+                            invite: key.clone(),
+                            request: Box::new(a.clone()),
+                        })
+                        .await;
+                }
+                self.refresh = Some((key, cseq, ack));
+            }
+            RefreshAnswer::Refused => {
+                tracing::info!(
+                    status = resp.status,
+                    "session refresh to the caller refused"
+                );
+                self.refresh = None;
+            }
+        }
+    }
+
+    /// Our end of the caller's dialog, for the requests we send in it.
+    fn local(&self) -> Local {
+        let ip = self.settings.local_ip(&self.invite);
+        Local {
+            transport: match self.kind {
+                Kind::Udp => "UDP",
+                Kind::Tcp => "TCP",
+            }
+            .into(),
+            sent_by: SocketAddr::new(ip, self.settings.sip_listen.port()).to_string(),
+            user: "hotline".into(),
+        }
     }
 
     /// An event the dispatcher routed to this call.
@@ -360,13 +482,18 @@ impl UasLeg {
         }
     }
 
-    /// RFC 4028: when the caller refreshes, a missed refresh ends the call.
+    /// RFC 4028: a 2xx starts the interval. When the caller refreshes, a
+    /// missed refresh ends the call (BYE at the expiry minus the §10
+    /// margin); when we refresh (`refresher=uas`), we re-INVITE at half
+    /// the interval. The same core as the agent's leg.
     fn arm_session_timer(&mut self) {
-        self.session_expires = self
-            .session_timer
-            .as_ref()
-            .filter(|st| st.refresher == Refresher::Uac)
-            .map(|st| Instant::now() + std::time::Duration::from_secs(st.interval.into()));
+        self.refresh_timer = self.session_timer.as_ref().map(|st| {
+            RefreshTimer::new(
+                Instant::now(),
+                std::time::Duration::from_secs(st.interval.into()),
+                st.refresher == Refresher::Uas,
+            )
+        });
     }
 
     fn invite_response(&self, status: u16, reason: &str) -> Response {

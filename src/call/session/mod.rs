@@ -363,7 +363,8 @@ impl Call {
         if self.leg.state() == UasState::Ringing && now >= answer_at {
             self.answer().await;
         }
-        if let Some(reason) = self.leg.on_timeout(now).await {
+        let media = &mut self.media;
+        if let Some(reason) = self.leg.on_timeout(now, || media.local_sdp()).await {
             self.end = Some(reason);
         }
         self.agent_timeout(now).await;

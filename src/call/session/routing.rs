@@ -24,6 +24,9 @@ impl Call {
     /// handling, or to the caller's leg.
     pub(super) async fn on_call_event(&mut self, ev: CallEvent) {
         match ev {
+            CallEvent::Response { key, response } if self.leg.owns_refresh(&key) => {
+                self.leg.on_refresh_response(*response).await;
+            }
             CallEvent::Response { key, response } => {
                 let Some(r) = self.routed.as_mut() else {
                     return;
@@ -126,6 +129,8 @@ impl Call {
             ),
             allow: s.policy.allow_header(),
             supported: s.policy.supported_header(),
+            session_expires: s.session_expires,
+            min_se: std::time::Duration::from_secs(s.policy.min_se.into()),
             display_name: format!("#{} {caller}", req.ticket),
             severity: req.severity.clone(),
         };
@@ -220,8 +225,12 @@ impl Call {
     /// What the agent's leg reported (its phone's requests).
     async fn on_agent_leg(&mut self, ev: LegEvent) {
         match ev {
-            LegEvent::Ended(_) => {
-                tracing::info!("the agent hung up: the call ends");
+            LegEvent::Ended(reason) => {
+                if reason == EndReason::SessionExpired {
+                    tracing::warn!("the agent leg's session expired (no refresh): both legs end");
+                } else {
+                    tracing::info!("the agent hung up: the call ends");
+                }
                 self.stop_bridge().await;
                 if let Some(r) = self.routed.as_mut() {
                     r.agent_left(false).await;
@@ -392,14 +401,35 @@ impl Call {
         .await;
     }
 
-    /// The agent side's next deadline (the transferring leg's BYE).
+    /// The agent side's next deadline: the agent leg's session timer, the
+    /// transferring leg's BYE.
     pub(super) fn agent_deadline(&self) -> Option<std::time::Instant> {
-        self.transferor.as_ref().map(|t| t.poll_timeout())
+        [
+            self.routed.as_ref().and_then(Routed::poll_timeout),
+            self.transferor.as_ref().map(|t| t.poll_timeout()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The agent side's deadlines that passed at `now`.
     pub(super) async fn agent_timeout(&mut self, now: std::time::Instant) {
         self.transferor_timeout(now).await;
+        let due = self
+            .routed
+            .as_ref()
+            .and_then(Routed::poll_timeout)
+            .is_some_and(|t| t <= now);
+        if due {
+            let ev = match self.routed.as_mut() {
+                Some(r) => r.on_timeout(now).await,
+                None => None,
+            };
+            if let Some(ev) = ev {
+                self.on_agent_leg(ev).await;
+            }
+        }
     }
 
     pub(super) async fn stop_bridge(&mut self) {

@@ -12,7 +12,7 @@
 //! and memory per call.
 //!
 //! `cargo bench --bench bridge_load -- [--calls 1000] [--hold 30s] [--rate 50]
-//!  [--answer 200ms] [--recording none|all]`
+//!  [--answer 200ms] [--recording none|all] [--no-shedding]`
 //! Without `--bench` (as `cargo test --benches` runs it) 4 calls held 3 s:
 //! every call must be bridged and loss stay under 1 %.
 
@@ -223,6 +223,8 @@ struct Sample {
     generator: f64,
     bridged: u64,
     rss: u64,
+    /// hotline's threads: seconds run, seconds waited for a CPU.
+    sched: (f64, f64),
 }
 
 fn sample(bench: &Bench) -> Sample {
@@ -234,6 +236,7 @@ fn sample(bench: &Bench) -> Sample {
         generator: own_cpu_seconds(),
         bridged: BRIDGED_NOW.load(Ordering::Relaxed),
         rss: rss_kib(bench.pid()).0,
+        sched: procfs::run_and_wait_seconds(bench.pid()),
     }
 }
 
@@ -296,6 +299,13 @@ async fn main() {
     let rate: f64 = arg("--rate", if quick { 10.0 } else { 50.0 });
     let answer_after = duration_arg("--answer", Duration::from_millis(200));
     let recording: String = arg("--recording", "none".to_string());
+    // `--no-shedding`: admission by load off (its lag and lateness limits
+    // at their 10 s maximum), to see past the knee where it would refuse.
+    let shedding = if flag("--no-shedding") {
+        "[admission]\nmax_scheduling_lag = \"10s\"\nmax_rtp_lateness = \"10s\"\n"
+    } else {
+        ""
+    };
     let nofile = procfs::raise_nofile();
 
     let flow = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -304,7 +314,7 @@ async fn main() {
         "[answer]\nafter_rings = 0\n[ivr]\nflow = \"{}\"\n\
          [agents]\nkeepalive_interval = \"1h\"\nmax_expires = \"2h\"\nwrap_up = \"1s\"\nlockout_threshold = 100000\n\
          [routing]\nring_timeout = \"8s\"\nrecording = \"{recording}\"\n\
-         [sip]\nmax_calls = {}\n[media]\nrtp_ports = \"20000-60000\"\n[database]\npool_size = 32\n",
+         [sip]\nmax_calls = {}\n[media]\nrtp_ports = \"20000-60000\"\n[database]\npool_size = 32\n{shedding}",
         flow.display(),
         calls * 3 + 10
     ));
@@ -349,6 +359,7 @@ async fn main() {
                     generator: own_cpu_seconds(),
                     bridged: BRIDGED_NOW.load(Ordering::Relaxed),
                     rss: rss_kib(bench_pid).0,
+                    sched: procfs::run_and_wait_seconds(bench_pid),
                 };
                 samples.lock().unwrap().push(s);
             }
@@ -458,6 +469,12 @@ async fn main() {
         let secs = b.at.duration_since(a.at).as_secs_f64();
         if secs >= 1.0 {
             let minutes = calls as f64 * secs / 60.0;
+            println!(
+                "  hotline's threads in that window: ran {:.1} s, waited {:.1} s for a CPU (load average {})",
+                b.sched.0 - a.sched.0,
+                b.sched.1 - a.sched.1,
+                loadavg()
+            );
             println!(
                 "  steady ({calls} bridged for {secs:.1} s): hotline {:.4} + PostgreSQL {:.4} = {:.4} CPU-s per bridged call-minute ({:.0} % of one core); generator {:.4}; RSS {} KiB = {:.1} KiB per call over idle",
                 (b.hotline - a.hotline) / minutes,

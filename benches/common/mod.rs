@@ -74,9 +74,12 @@ impl Bench {
                 "127.0.0.1:0",
                 "run",
             ])
-            .env("HOTLINE_LOG", "warn")
+            .env(
+                "HOTLINE_LOG",
+                std::env::var("BENCH_HOTLINE_LOG").unwrap_or("warn".into()),
+            )
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(daemon_stderr())
             .spawn()
             .expect("start hotline");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -95,6 +98,14 @@ impl Bench {
             _dir: dir,
         }
     }
+}
+
+/// The daemon's log goes to `$BENCH_DAEMON_LOG` when set (to see why
+/// calls failed), else nowhere.
+fn daemon_stderr() -> Stdio {
+    std::env::var_os("BENCH_DAEMON_LOG")
+        .and_then(|p| std::fs::File::create(p).ok())
+        .map_or(Stdio::null(), Stdio::from)
 }
 
 impl Drop for Bench {

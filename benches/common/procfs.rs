@@ -115,3 +115,22 @@ pub fn raise_nofile() -> u64 {
     }
     lim.rlim_cur
 }
+
+/// Time all threads of `pid` spent running and waiting for a CPU on a run
+/// queue, in seconds (/proc/<pid>/task/*/schedstat). Waiting long for
+/// every second run means the machine, not the program, sets the pace.
+pub fn run_and_wait_seconds(pid: u32) -> (f64, f64) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0.0, 0.0);
+    };
+    let (mut run, mut wait) = (0u64, 0u64);
+    for t in tasks.flatten() {
+        let text = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+        let mut f = text
+            .split_whitespace()
+            .map(|v| v.parse::<u64>().unwrap_or(0));
+        run += f.next().unwrap_or(0);
+        wait += f.next().unwrap_or(0);
+    }
+    (run as f64 / 1e9, wait as f64 / 1e9)
+}

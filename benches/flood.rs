@@ -16,7 +16,7 @@
 //! Two-way knee (`--two-way`): calls with RTP both ways (the generator sends
 //! 50 packets a second to each answered call), placed at a rate that rises
 //! step by step (`--rate-from 20 --rate-step 20 --steps 6 --step-secs 10`,
-//! each held `--hold 10` s, so about rate x hold calls at once), with no
+//! each held `--hold 10` s, so about rate x min(hold, step) calls at once), with no
 //! call limit: only admission by load refuses. Per step: calls answered on
 //! time (within the ring delay + 100 ms), late, refused with 503, failed.
 //!
@@ -588,7 +588,7 @@ async fn two_way_mode(quick: bool) {
         let (rss, _) = memory(daemon.pid());
         println!(
             "  rate {rate:>4}/s (~{:>5} at once): answered {:>5} (late > ring+100ms: {late}), 503 {:>5} (p99 {:.1}ms), failed {:?}; answer above the ring p50={:.1}ms p99={:.1}ms; VmRSS {rss:.0} MiB; load {}",
-            (rate as f64 * hold.as_secs_f64()) as u64,
+            (rate as f64 * hold.as_secs_f64().min(step_secs as f64)) as u64,
             t.answered.len(),
             t.busy.len(),
             ms(pct(&t.busy, 0.99)),

@@ -8,7 +8,8 @@
 //!   PostgreSQL (`AgentStore`: events per change, the atomic claim,
 //!   `NOTIFY hotline_agents` on every change).
 //! - [`call`]: where the parts meet, and the only module that uses all the
-//!   others: the UAS core ([`call::dispatch`]), one task per call
+//!   others: the UAS core ([`call::dispatch`]) with admission of new calls
+//!   under flood and load ([`call::admission`]), one task per call
 //!   ([`call::session`]) owning the caller's leg ([`call::leg::uas`]), the
 //!   agents' legs ([`call::leg::uac`], [`call::routed`]), the media and the
 //!   IVR intake; the agents' registrar ([`call::registrar`]) and the

@@ -107,7 +107,7 @@ pub async fn run(
         None
     };
     match crate::tickets::perms::data_dir(&dir, traverse) {
-        Ok(Some(old)) => tracing::warn!(dir = %dir.display(), old_mode = format!("{old:o}"),
+        Ok(Some(old)) => tracing::warn!(dir = %dir.display(), old_mode = %format!("{old:o}"),
             new_mode = if traverse.is_some() { "710" } else { "700" },
             "data directory was open to other users; tightened (it holds callers' personal data)"),
         Ok(None) => {}

@@ -4,6 +4,11 @@
 //! §3.1 (binary parts of `mpart01` and the longreq filler are faithful
 //! reconstructions of what each message tests).
 
+mod common;
+
+use std::time::Duration;
+
+use hotline::sip::dialog::Dialog;
 use hotline::sip::message::{parse, Message, Method, ParseError, Request, Response};
 use hotline::sip::validate::{validate_request, Policy};
 
@@ -308,9 +313,72 @@ fn sdp01_accept_without_sdp_gets_406() {
 }
 
 #[test]
-fn inv2543_rfc2543_invite_passes_validation() {
+fn inv2543_rfc2543_invite_passes_validation_and_makes_a_dialog() {
     let r = request("inv2543");
     let ok = validate_request(&r, &Policy::default(), |_| false).unwrap();
     assert!(ok.sdp.is_some());
     assert!(r.from().tag().is_none(), "RFC 2543: no From tag");
+    // RFC 3261 §12.1.1: a missing From tag is the null tag, not a refusal.
+    let local = hotline::sip::message::Tag("ours".into());
+    let dialog = Dialog::new_uas(&r, local).expect("a dialog without a From tag");
+    assert_eq!(dialog.id.remote_tag.0, "");
+}
+
+/// `inv2543` on the wire: the fixture's RFC 2543 shape (no From tag, no
+/// Via branch) with loopback addresses, answered, ACKed and hung up like
+/// any call: the old phone's in-dialog requests find their dialog.
+#[tokio::test]
+async fn inv2543_an_rfc2543_phone_is_answered_and_can_hang_up() {
+    let d = common::daemon::Daemon::start("[answer]\nafter_rings = 0\n").await;
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    let server = d.sip;
+    let sdp = "v=0\r\no=UserA 2890844526 2890844526 IN IP4 127.0.0.1\r\ns=-\r\n\
+               c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 49217 RTP/AVP 0\r\n";
+    let call_id = format!("inv2543.{:08x}@127.0.0.1", rand::random::<u32>());
+    let head = |method: &str, cseq: u32, to_tag: &str| {
+        format!(
+            "{method} sip:UserB@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {me}\r\n\
+             From: <sip:UserA@127.0.0.1>\r\nTo: <sip:UserB@{server}>{to_tag}\r\n\
+             Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:UserA@{me}>\r\n"
+        )
+    };
+    let invite = format!(
+        "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        head("INVITE", 1, ""),
+        sdp.len()
+    );
+    sock.send_to(invite.as_bytes(), server).await.unwrap();
+    let ok = final_for(&sock, Method::Invite).await;
+    assert_eq!(ok.status, 200, "an RFC 2543 INVITE is answered");
+    let to_tag = format!(";tag={}", ok.to_tag().expect("our tag").0);
+    let ack = format!("{}Content-Length: 0\r\n\r\n", head("ACK", 1, &to_tag));
+    sock.send_to(ack.as_bytes(), server).await.unwrap();
+    let bye = format!("{}Content-Length: 0\r\n\r\n", head("BYE", 2, &to_tag));
+    sock.send_to(bye.as_bytes(), server).await.unwrap();
+    let ended = final_for(&sock, Method::Bye).await;
+    assert_eq!(
+        ended.status, 200,
+        "the BYE found its dialog (null remote tag)"
+    );
+    let line = d
+        .wait_line(|l| l.contains("call ended"), Duration::from_secs(10))
+        .await;
+    assert!(line.contains("caller_hung_up"), "{line}");
+}
+
+/// The first final response to a request of `method` (bounded).
+async fn final_for(sock: &tokio::net::UdpSocket, method: Method) -> Response {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(10), sock.recv_from(&mut buf))
+            .await
+            .expect("a response within 10 s")
+            .unwrap();
+        if let Ok(Message::Response(r)) = parse(&buf[..n]) {
+            if r.status >= 200 && r.cseq().is_some_and(|c| c.method == method) {
+                return r;
+            }
+        }
+    }
 }

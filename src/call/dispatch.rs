@@ -6,6 +6,12 @@
 //! It never waits on a call: calls get events through bounded queues and
 //! answer through [`ToDispatch`] messages, so one slow call cannot stall
 //! signalling for the others.
+//!
+//! A new INVITE meets [`super::admission`] before anything else: a source
+//! over its rate, or any source while the process sheds load, gets a
+//! stateless 503 with Retry-After at once (no transaction, no call task),
+//! and its record goes to the one batch writer of refused calls
+//! ([`RefusedRecords`]), as does the record of a call refused as busy.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,18 +21,22 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::admission::{probe, Admission, AdmissionSettings, LoadSample, LogThrottle};
 use super::route::{classify, RequestRoute};
 use super::session::{self, CallPurpose, CallSetup};
 use super::{CallEvent, CallHandle, CallServices, CallSettings, ToDispatch};
 use crate::sip::dialog::{new_local_tag, DialogId};
 use crate::sip::identity::caller_identity;
-use crate::sip::message::{Message, Request, Response};
+use crate::sip::message::{Message, Method, Request, Response};
 use crate::sip::transaction::{Incoming, Output, Reliability, TransactionKey, TransactionTable};
 use crate::sip::transport::{self, Inbound, Kind, ReplyTo};
 use crate::sip::validate::{rejection_headers, validate_request};
+use crate::tickets::calls::RefusedRecords;
+use crate::tickets::{CallRecord, EndReason};
 
-/// Seconds a refused caller is told to wait (Retry-After on 503).
-const RETRY_AFTER_SECS: u32 = 30;
+/// How long the dispatcher waits at its end for the refused calls'
+/// writer to write what it holds.
+const WRITER_FLUSH: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// Where a transaction's messages go.
 struct Route {
@@ -41,6 +51,10 @@ pub struct DispatchStats {
     pub calls_started: u64,
     pub calls_active: usize,
     pub rejected_busy: u64,
+    /// New INVITEs refused because their source was over its rate.
+    pub rate_limited: u64,
+    /// New INVITEs refused while shedding load.
+    pub shed: u64,
 }
 
 /// The dispatcher's state. Run it with [`Dispatcher::run`].
@@ -63,6 +77,12 @@ pub struct Dispatcher {
     draining: bool,
     stats: watch::Sender<DispatchStats>,
     services: CallServices,
+    admission: Admission,
+    /// The settings `admission` and the table's limit were made from.
+    admission_settings: AdmissionSettings,
+    /// Set by [`Dispatcher::run`] (its task needs the runtime).
+    refused: Option<RefusedRecords>,
+    busy_log: LogThrottle,
 }
 
 impl Dispatcher {
@@ -74,11 +94,14 @@ impl Dispatcher {
     ) -> (Self, watch::Receiver<DispatchStats>) {
         let (to_dispatch, from_calls) = mpsc::channel(4096);
         let timers = settings.borrow().timers;
+        let admission_settings = settings.borrow().admission;
         let (stats, stats_rx) = watch::channel(DispatchStats::default());
+        let mut table = TransactionTable::new(timers);
+        table.set_max_live(admission_settings.max_transactions);
         (
             Self {
                 settings,
-                table: TransactionTable::new(timers),
+                table,
                 routes: HashMap::new(),
                 calls: HashMap::new(),
                 invites: HashMap::new(),
@@ -91,6 +114,10 @@ impl Dispatcher {
                 draining: false,
                 stats,
                 services,
+                admission: Admission::new(&admission_settings),
+                admission_settings,
+                refused: None,
+                busy_log: LogThrottle::new(std::time::Duration::from_secs(10)),
             },
             stats_rx,
         )
@@ -100,6 +127,10 @@ impl Dispatcher {
     /// get 503, calls in progress get until `drain_timeout`, then
     /// [`CallEvent::Shutdown`]. Returns when draining and no call is left.
     pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, drain: CancellationToken) {
+        let (refused, writer) = RefusedRecords::spawn(self.services.store.pool().clone());
+        self.refused = Some(refused);
+        let (load_tx, mut load) = watch::channel(LoadSample::default());
+        let probe = probe::spawn(load_tx);
         let mut shutdown_at: Option<tokio::time::Instant> = None;
         loop {
             let next = self.table.poll_timeout();
@@ -118,13 +149,26 @@ impl Dispatcher {
                     tracing::info!(calls = self.calls.len(), ?timeout, "draining: new calls get 503");
                 }
                 Some(cmd) = self.from_calls.recv() => self.on_command(cmd),
-                m = inbound.recv() => match m {
-                    Some(m) => self.on_inbound(m),
-                    None => break,
-                },
+                // The probe's reading (ten a second) and the timers come
+                // before new input: a flood must not hide the load it
+                // makes, nor hold back retransmissions.
+                Ok(()) = load.changed() => {
+                    let sample = LoadSample {
+                        dispatch_queue: inbound.len(),
+                        ..*load.borrow_and_update()
+                    };
+                    self.admission.observe(Instant::now(), sample);
+                }
                 _ = tokio::time::sleep_until(sleep_until) => {
                     self.table.handle_timeout(Instant::now());
                 }
+                m = inbound.recv() => match m {
+                    Some(m) => {
+                        let backlog = inbound.len();
+                        self.on_inbound(m, backlog);
+                    }
+                    None => break,
+                },
                 _ = async { tokio::time::sleep_until(shutdown_at.unwrap_or_else(tokio::time::Instant::now)).await }, if shutdown_at.is_some() => {
                     shutdown_at = None;
                     for call in self.calls.values() {
@@ -140,6 +184,14 @@ impl Dispatcher {
                 break;
             }
         }
+        probe.abort();
+        // The writer ends once its last sender is gone, after writing what
+        // it holds (bounded: the daemon closes the pool next).
+        self.refused = None;
+        match tokio::time::timeout(WRITER_FLUSH, writer).await {
+            Ok(Ok(report)) => tracing::debug!(?report, "refused calls' records written"),
+            _ => tracing::warn!("refused calls' writer did not finish in time"),
+        }
     }
 
     /// The call a dialog belongs to: a caller's, or an agent's leg of one.
@@ -153,10 +205,13 @@ impl Dispatcher {
     }
 
     fn publish(&self) {
+        let a = self.admission.stats();
         self.stats.send_if_modified(|s| {
             let active = self.calls.len();
-            if s.calls_active != active {
+            if s.calls_active != active || s.rate_limited != a.rate_limited || s.shed != a.shed {
                 s.calls_active = active;
+                s.rate_limited = a.rate_limited;
+                s.shed = a.shed;
                 true
             } else {
                 false
@@ -164,10 +219,22 @@ impl Dispatcher {
         });
     }
 
-    fn on_inbound(&mut self, inbound: Inbound) {
+    /// Follow a reload of `[admission]` (new limits for what comes next).
+    fn follow_admission_settings(&mut self) {
+        let now = self.settings.borrow().admission;
+        if now != self.admission_settings {
+            self.admission.configure(&now);
+            self.table.set_max_live(now.max_transactions);
+            self.admission_settings = now;
+        }
+    }
+
+    /// `backlog`: messages still queued behind this one.
+    fn on_inbound(&mut self, inbound: Inbound, backlog: usize) {
         let now = Instant::now();
         let rel = reliability(inbound.kind);
         match inbound.message {
+            Message::Request(req) if self.refuse_at_admission(now, &req, &inbound, backlog) => {}
             Message::Request(req) => match self.table.on_request(now, req, rel) {
                 Incoming::New(key) => {
                     self.routes.insert(
@@ -179,18 +246,66 @@ impl Dispatcher {
                         },
                     );
                 }
-                Incoming::Ack(ack) => {
-                    if let Some(call) =
-                        DialogId::for_incoming(&ack).and_then(|id| self.call_of(&id))
-                    {
-                        call.send(CallEvent::Ack(ack));
-                    }
-                }
+                Incoming::Ack(ack) => self.on_ack(ack),
                 Incoming::Matched(_) | Incoming::Stray => {}
             },
             Message::Response(resp) => {
                 self.table.on_response(now, resp);
             }
+        }
+    }
+
+    /// Admission of a new INVITE (no To tag, not a retransmission): true
+    /// when it was refused here, with a stateless 503 (no transaction: a
+    /// flood leaves no state behind) and a record for the batch writer.
+    fn refuse_at_admission(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        inbound: &Inbound,
+        backlog: usize,
+    ) -> bool {
+        if *req.method() != Method::Invite || req.to().tag().is_some() {
+            return false;
+        }
+        if self.table.get(&TransactionKey::for_request(req)).is_some() {
+            return false;
+        }
+        self.follow_admission_settings();
+        let refusal = match self.admission.admit(now, inbound.source.ip(), backlog) {
+            Ok(()) => return false,
+            Err(r) => r,
+        };
+        tracing::debug!(call_id = %req.call_id(), source = %inbound.source, why = refusal.why(), "503 to a new call");
+        let mut resp = Response::for_request(req, 503, "Service Unavailable");
+        let retry = self.admission_settings.retry_after;
+        resp.headers.push("Retry-After", retry.to_string());
+        self.transmit
+            .push((inbound.reply.clone(), inbound.source, resp));
+        self.record_refused(req);
+        true
+    }
+
+    /// The record of a call refused at once, for the batch writer.
+    fn record_refused(&self, req: &Request) {
+        let at = Utc::now();
+        if let Some(writer) = &self.refused {
+            writer.record(CallRecord::ended_before_intake(
+                req.call_id().to_string(),
+                req.from().uri.user().unwrap_or_default(),
+                at,
+                None,
+                at,
+                EndReason::Rejected503,
+                None,
+            ));
+        }
+    }
+
+    /// An ACK outside any transaction (of a 2xx): to its call, if any.
+    fn on_ack(&self, ack: Box<Request>) {
+        if let Some(call) = DialogId::for_incoming(&ack).and_then(|id| self.call_of(&id)) {
+            call.send(CallEvent::Ack(ack));
         }
     }
 
@@ -276,6 +391,12 @@ impl Dispatcher {
                     if let Some(route) = self.routes.get(&key) {
                         let _ = transport::send_to(&route.reply, route.dest, &req.to_bytes()).await;
                     }
+                }
+                // The ACK of a 2xx with the INVITE's own branch (an RFC
+                // 2543 phone: no branch at all) matches the INVITE
+                // transaction in Accepted, which hands it up (RFC 6026).
+                Output::PassRequest(req) if *req.method() == Method::Ack => {
+                    self.on_ack(Box::new(req))
                 }
                 Output::PassRequest(req) => self.on_request(key, req),
                 Output::PassResponse(resp) if self.uac.contains_key(&key) => {
@@ -447,43 +568,37 @@ impl Dispatcher {
             if busy {
                 self.stats.send_modify(|s| s.rejected_busy += 1);
             }
-            super::intake::record_unanswered(
-                &self.services.store,
-                crate::tickets::CallRecord::ended_before_intake(
-                    req.call_id().to_string(),
-                    req.from().uri.user().unwrap_or_default(),
-                    received_at,
-                    None,
-                    received_at,
-                    crate::tickets::EndReason::Rejected503,
-                    None,
-                ),
-            );
+            self.record_refused(&req);
             let why = if self.draining {
                 "shutting down"
             } else {
                 "call limit reached"
             };
-            tracing::warn!(call_id = %req.call_id(), why, "503 to a new call");
+            // One line per 10 s at most: a flood from many sources fills
+            // the call limit and must not fill the log too.
+            match self.busy_log.ready(Instant::now()) {
+                Some(held_back) => {
+                    tracing::warn!(call_id = %req.call_id(), why, held_back, "503 to a new call")
+                }
+                None => tracing::debug!(call_id = %req.call_id(), why, "503 to a new call"),
+            }
             return self.reject(
                 &key,
                 &req,
                 503,
                 "Service Unavailable",
-                vec![("Retry-After", RETRY_AFTER_SECS.to_string())],
+                vec![("Retry-After", settings.admission.retry_after.to_string())],
             );
         }
         let Some(route) = self.routes.get(&key) else {
             return;
         };
-        let local_tag = new_local_tag();
-        let Some(remote_tag) = req.from().tag() else {
-            return self.reject(&key, &req, 400, "Bad Request (From tag missing)", vec![]);
-        };
+        // An RFC 2543 caller sends no From tag: its dialog's remote tag is
+        // the null tag (RFC 3261 §12.1.1), not a reason to refuse it.
         let dialog = DialogId {
             call_id: req.call_id().clone(),
-            local_tag,
-            remote_tag,
+            local_tag: new_local_tag(),
+            remote_tag: DialogId::remote_tag_of(&req),
         };
         let caller = caller_identity(&req, route.dest.ip(), &settings.trusted_peers);
         let (handle, rx) = CallHandle::channel();

@@ -8,6 +8,7 @@
 //! [`CallHandle`] and sends it [`CallEvent`]s; nothing else touches the
 //! call's state.
 
+pub mod admission;
 pub mod desk;
 pub mod dispatch;
 pub mod intake;

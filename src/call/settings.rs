@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, RemoteAddress};
 use crate::hours::{DeskStaffing, ServiceHours};
 use crate::ivr::registry::LoadedFlow;
 use crate::ivr::Staffing;
+use crate::media::session::RemotePolicy;
 use crate::sip::message::Request;
 use crate::sip::transaction::Timers;
 use crate::sip::validate::Policy;
@@ -30,14 +31,40 @@ pub struct CallSettings {
     /// The SIP address we listen on (for Via sent-by and Contact).
     pub sip_listen: SocketAddr,
     pub max_calls: usize,
+    /// Per-source rate limit and load shedding for new calls.
+    pub admission: super::admission::AdmissionSettings,
     pub drain_timeout: Duration,
     pub rtp_timeout: Duration,
+    /// `media.remote_address`: may media go to an SDP address off the
+    /// caller's signalling IP.
+    pub remote_address: RemotePolicy,
     /// The IVR flow and its prompts, as validated together at (re)load.
     pub flow: Arc<LoadedFlow>,
     /// The SLA table in force for tickets of calls started now.
     pub sla: Arc<SlaPolicy>,
     /// The desk's hours, for the flow's `staffed` and `callback_time`.
     pub staffing: Arc<dyn Staffing>,
+}
+
+/// `[admission]` as the dispatcher uses it.
+fn admission_settings(a: &crate::config::AdmissionConfig) -> super::admission::AdmissionSettings {
+    use super::admission::{AdmissionSettings, LoadLimits, RateLimit};
+    AdmissionSettings {
+        rate: RateLimit {
+            rate: f64::from(a.invite_rate),
+            burst: a.invite_burst,
+            max_sources: a.max_sources as usize,
+        },
+        load: LoadLimits {
+            max_scheduling_lag: a.max_scheduling_lag.as_duration(),
+            max_dispatch_queue: a.max_dispatch_queue as usize,
+            max_rtp_lateness: a.max_rtp_lateness.as_duration(),
+            shed_after: a.shed_after.as_duration(),
+            calm_for: a.calm_for.as_duration(),
+        },
+        max_transactions: a.max_transactions as usize,
+        retry_after: a.retry_after.as_duration().as_secs().max(1) as u32,
+    }
 }
 
 impl CallSettings {
@@ -63,8 +90,13 @@ impl CallSettings {
             media_address: c.media.address.parse().ok(),
             sip_listen,
             max_calls: c.sip.max_calls as usize,
+            admission: admission_settings(&c.admission),
             drain_timeout: c.sip.drain_timeout.as_duration(),
             rtp_timeout: c.media.rtp_timeout.as_duration(),
+            remote_address: match c.media.remote_address {
+                RemoteAddress::Any => RemotePolicy::Any,
+                RemoteAddress::SignallingSource => RemotePolicy::SignallingSource,
+            },
             flow,
             sla: Arc::new(SlaPolicy::from_config(c)),
             staffing: Arc::new(desk_staffing(c)),

@@ -5,6 +5,7 @@
 //! the file, the key and what would be valid, so an administrator fixes a
 //! file in one pass.
 
+mod admission;
 mod duration;
 mod hours;
 mod load;
@@ -14,6 +15,7 @@ mod validate;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use admission::AdmissionConfig;
 pub use duration::ConfigDuration;
 pub use hours::{HoursConfig, SlaClock};
 pub use load::{load, parse_str, resolve_data_dir};

@@ -14,6 +14,7 @@ pub(super) fn validate(c: &Config) -> Problems {
     let mut p = Problems::new();
     desk(c, &mut p);
     sip(c, &mut p);
+    super::admission::validate(&c.admission, &mut p);
     media(c, &mut p);
     admin_and_db(c, &mut p);
     sla(c, &mut p);

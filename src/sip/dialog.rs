@@ -38,14 +38,24 @@ pub struct DialogId {
 
 impl DialogId {
     /// The dialog an incoming request claims to belong to: `None` when it
-    /// carries no To tag (then it is not in a dialog) or no From tag. Works
-    /// on both legs: in a request from the peer, the To tag is ours.
+    /// carries no To tag (then it is not in a dialog). Works on both legs:
+    /// in a request from the peer, the To tag is ours. A missing From tag
+    /// is the null tag ([`DialogId::remote_tag_of`]).
     pub fn for_incoming(req: &Request) -> Option<DialogId> {
         Some(DialogId {
             call_id: req.call_id().clone(),
             local_tag: req.to().tag()?,
-            remote_tag: req.from().tag()?,
+            remote_tag: Self::remote_tag_of(req),
         })
+    }
+
+    /// The peer's tag in a request it sent: its From tag, or the null
+    /// (empty) tag when it has none. RFC 3261 §12.1.1: "A UAS MUST be
+    /// prepared to receive a request without a tag in the From field, in
+    /// which case the tag is considered to have a value of null", for
+    /// backwards compatibility with RFC 2543 phones (RFC 4475 `inv2543`).
+    pub fn remote_tag_of(req: &Request) -> Tag {
+        req.from().tag().unwrap_or_else(|| Tag(String::new()))
     }
 
     /// The dialog a response to one of our requests belongs to: our tag is
@@ -102,7 +112,7 @@ impl Dialog {
             .into_iter()
             .next()
             .ok_or_else(|| bad("Contact", "missing or malformed in INVITE"))?;
-        let remote_tag = invite.from().tag().ok_or_else(|| bad("From", "no tag"))?;
+        let remote_tag = DialogId::remote_tag_of(invite);
         let to = invite.headers().get("To").unwrap_or_default();
         Ok(Dialog {
             id: DialogId {

@@ -2,11 +2,20 @@
 //! task as the call goes on, so a record exists even for a caller who hung
 //! up before any ticket. Writes are idempotent upserts by Call-ID, so the
 //! journal can replay them during and after a database outage.
+//!
+//! Calls refused at once are different: there can be thousands a second
+//! under a flood, so [`RefusedRecords`] writes them in batches from one
+//! task and counts, rather than journals, what it cannot write.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
+use tokio::sync::mpsc;
 
 use super::model::TicketNumber;
 
@@ -147,6 +156,216 @@ pub async fn upsert(pool: &PgPool, r: &CallRecord) -> Result<(), sqlx::Error> {
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Records of refused calls per database round trip at most.
+const BATCH: usize = 512;
+/// Refused calls' records waiting for the writer at most; past that they
+/// are counted (a flood must not grow memory).
+const QUEUE: usize = 8192;
+/// One batch's round trip at most, so a hung database cannot hold the
+/// writer (what it held is counted instead).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// While a count waits for the database, it is retried this often.
+const RETRY_EVERY: Duration = Duration::from_secs(5);
+
+/// The writer of refused calls' records (503 at once: full, overloaded,
+/// over a source's rate): one task, batches of up to [`BATCH`] rows per
+/// round trip, never the journal. Under a flood or a database outage the
+/// records it cannot write are counted and the count goes into
+/// `unrecorded_refusals` (one row per stretch) once the database answers:
+/// a refused INVITE costs a slot in a bounded queue, never a task, a
+/// round trip or a journal file of its own.
+#[derive(Debug, Clone)]
+pub struct RefusedRecords {
+    tx: mpsc::Sender<CallRecord>,
+    overflow: Arc<AtomicU64>,
+}
+
+/// What the writer did, for its last log line and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefusedReport {
+    pub written: u64,
+    pub batches: u64,
+    /// Counted into `unrecorded_refusals` rows.
+    pub counted: u64,
+    /// Still counted, not yet written, when the writer stopped.
+    pub lost: u64,
+}
+
+impl RefusedRecords {
+    /// Start the writer on `pool`; it ends when every clone is dropped,
+    /// after one last attempt to write what it holds.
+    pub fn spawn(pool: PgPool) -> (Self, tokio::task::JoinHandle<RefusedReport>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let overflow = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(write_refused(pool, rx, overflow.clone()));
+        (Self { tx, overflow }, task)
+    }
+
+    /// Queue one record; never waits (a full queue counts it instead).
+    pub fn record(&self, r: CallRecord) {
+        if self.tx.try_send(r).is_err() {
+            self.overflow.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Refused calls counted but not yet written: how many, over what time.
+#[derive(Debug, Default)]
+struct Unrecorded {
+    count: u64,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+}
+
+impl Unrecorded {
+    fn add(&mut self, n: u64, first: DateTime<Utc>, last: DateTime<Utc>) {
+        if n == 0 {
+            return;
+        }
+        self.count += n;
+        self.first = Some(self.first.map_or(first, |f| f.min(first)));
+        self.last = Some(self.last.map_or(last, |l| l.max(last)));
+    }
+}
+
+async fn write_refused(
+    pool: PgPool,
+    mut rx: mpsc::Receiver<CallRecord>,
+    overflow: Arc<AtomicU64>,
+) -> RefusedReport {
+    let mut report = RefusedReport::default();
+    let mut unrecorded = Unrecorded::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    // Whether the last round trip failed (one log line per outage).
+    let mut failing = false;
+    loop {
+        let open = if unrecorded.count > 0 {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, BATCH) => n > 0,
+                _ = tokio::time::sleep(RETRY_EVERY) => true,
+            }
+        } else {
+            rx.recv_many(&mut batch, BATCH).await > 0
+        };
+        let now = Utc::now();
+        unrecorded.add(overflow.swap(0, Ordering::Relaxed), now, now);
+        let mut error = None;
+        if !batch.is_empty() {
+            match tokio::time::timeout(WRITE_TIMEOUT, insert_refused(&pool, &batch)).await {
+                Ok(Ok(())) => {
+                    report.written += batch.len() as u64;
+                    report.batches += 1;
+                }
+                failed => {
+                    error = Some(describe(failed));
+                    let first = batch.iter().map(|r| r.received_at).min().unwrap_or(now);
+                    let last = batch.iter().map(|r| r.received_at).max().unwrap_or(now);
+                    unrecorded.add(batch.len() as u64, first, last);
+                }
+            }
+            batch.clear();
+        }
+        // The count goes out once the database answers (without a batch
+        // this round, writing it is the probe).
+        if let (None, Some(first), Some(last)) = (&error, unrecorded.first, unrecorded.last) {
+            let write = insert_unrecorded(&pool, first, last, unrecorded.count);
+            match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+                Ok(Ok(())) => {
+                    tracing::info!(
+                        refused = unrecorded.count,
+                        %first,
+                        %last,
+                        "refused calls counted without records of their own (table unrecorded_refusals)"
+                    );
+                    report.counted += unrecorded.count;
+                    unrecorded = Unrecorded::default();
+                }
+                failed => error = Some(describe(failed)),
+            }
+        }
+        match error {
+            Some(error) if !failing => {
+                failing = true;
+                tracing::warn!(
+                    code = "HL-CALLS-REFUSED-COUNTED",
+                    %error,
+                    "refused calls' records cannot be written; counting them until the database answers"
+                );
+            }
+            Some(_) => {}
+            None => failing = false,
+        }
+        if !open {
+            break;
+        }
+    }
+    report.lost = unrecorded.count;
+    if report.lost > 0 {
+        tracing::warn!(
+            refused = report.lost,
+            "refused calls counted but not written: the database did not answer before shutdown"
+        );
+    }
+    report
+}
+
+fn describe(failed: Result<Result<(), sqlx::Error>, tokio::time::error::Elapsed>) -> String {
+    match failed {
+        Ok(Err(e)) => e.to_string(),
+        Ok(Ok(())) => "no error".into(),
+        Err(_) => format!("no answer within {WRITE_TIMEOUT:?}"),
+    }
+}
+
+/// One round trip for a batch. A Call-ID that already has a record keeps
+/// it: a refusal never overwrites a real call's record.
+async fn insert_refused(pool: &PgPool, batch: &[CallRecord]) -> Result<(), sqlx::Error> {
+    let ids: Vec<&str> = batch.iter().map(|r| r.call_id.as_str()).collect();
+    let callers: Vec<&str> = batch.iter().map(|r| r.caller_number.as_str()).collect();
+    let received: Vec<DateTime<Utc>> = batch.iter().map(|r| r.received_at).collect();
+    let ended: Vec<Option<DateTime<Utc>>> = batch.iter().map(|r| r.ended_at).collect();
+    let reasons: Vec<Option<&str>> = batch
+        .iter()
+        .map(|r| r.end_reason.map(EndReason::as_str))
+        .collect();
+    sqlx::query(
+        "INSERT INTO call_records (call_id, caller_number, received_at, ended_at, end_reason)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[])
+         ON CONFLICT (call_id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&callers)
+    .bind(&received)
+    .bind(&ended)
+    .bind(&reasons)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+async fn insert_unrecorded(
+    pool: &PgPool,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    count: u64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO unrecorded_refusals (first_at, last_at, refused) VALUES ($1, $2, $3)")
+        .bind(first)
+        .bind(last)
+        .bind(i64::try_from(count).unwrap_or(i64::MAX))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Refused calls counted without their own record (tests, reports).
+pub async fn unrecorded_refusals(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    let n: Option<i64> = sqlx::query_scalar("SELECT sum(refused)::bigint FROM unrecorded_refusals")
+        .fetch_one(pool)
+        .await?;
+    Ok(n.unwrap_or(0))
 }
 
 const COLUMNS: &str = "call_id, caller_number, received_at, answered_at, ended_at, end_reason,

@@ -40,6 +40,7 @@ async fn generate(pool: &PgPool, s: &Size) {
     let t0 = Instant::now();
     let history = s.tickets - s.month;
     let start = month_start();
+    let events_from = start - TimeDelta::days(60);
     sqlx::query(
         "INSERT INTO agents (sip_user, display_name, tiers, language, realm, ha1_md5, ha1_sha256, state)
          SELECT 'agent' || a, 'Agent ' || a,
@@ -109,7 +110,10 @@ async fn generate(pool: &PgPool, s: &Size) {
     .execute(pool)
     .await
     .unwrap();
-    // History: `assigned` + `answered` where a first response exists, a
+    // History (for the month's tickets and the 60 days before it, to keep
+    // the data set's disk and WAL within a shared machine's means; the
+    // figures read the period's history only): `assigned` + `answered`
+    // where a first response exists, a
     // `status` change where resolved, a reopen now and then, recordings.
     sqlx::query(
         "INSERT INTO ticket_events (ticket_number, op_id, at, actor, action, detail)
@@ -117,8 +121,9 @@ async fn generate(pool: &PgPool, s: &Size) {
                 jsonb_build_object('agent', t.assigned_agent, 'tier', t.assigned_tier,
                     'queue_wait_ms', (t.number % 60) * 1000, 'call_id', t.call_id)
          FROM tickets t CROSS JOIN (VALUES ('assigned'), ('answered')) v (action)
-         WHERE t.first_response_at IS NOT NULL",
+         WHERE t.first_response_at IS NOT NULL AND t.received_at >= $1",
     )
+    .bind(events_from)
     .execute(pool)
     .await
     .unwrap();
@@ -127,8 +132,10 @@ async fn generate(pool: &PgPool, s: &Size) {
          SELECT t.number, 'status-' || t.number || '-' || v.k, t.resolved_at + v.k * interval '1 minute',
                 'cli', 'status', jsonb_build_object('status', v.s)
          FROM tickets t CROSS JOIN (VALUES (0, 'resolved'), (1, 'open'), (2, 'resolved')) v (k, s)
-         WHERE t.resolved_at IS NOT NULL AND (v.k = 0 OR t.number % 25 = 2)",
+         WHERE t.resolved_at IS NOT NULL AND (v.k = 0 OR t.number % 25 = 2)
+           AND t.received_at >= $1",
     )
+    .bind(events_from)
     .execute(pool)
     .await
     .unwrap();
@@ -136,8 +143,10 @@ async fn generate(pool: &PgPool, s: &Size) {
         "INSERT INTO ticket_events (ticket_number, op_id, at, actor, action, detail)
          SELECT t.number, 'recorded-' || t.number, t.first_response_at, 'routing', 'recorded',
                 jsonb_build_object('path', t.recording_path)
-         FROM tickets t WHERE t.recording_path IS NOT NULL AND t.first_response_at IS NOT NULL",
+         FROM tickets t WHERE t.recording_path IS NOT NULL AND t.first_response_at IS NOT NULL
+           AND t.received_at >= $1",
     )
+    .bind(events_from)
     .execute(pool)
     .await
     .unwrap();

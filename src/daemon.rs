@@ -344,16 +344,20 @@ async fn serve(
         let limit = config.sip.drain_timeout.as_duration() + Duration::from_secs(5);
         let _ = tokio::time::timeout(limit, &mut dispatch_task).await;
     }
+    // Each of these may be inside a database call when it is told to stop:
+    // a hung server must not hang SIGTERM, so each gets a bound and is
+    // aborted past it (what it had not written is in memory only; the
+    // ticket side is journaled already).
     stop_desk.cancel();
-    let _ = desk_task.await;
+    stop_task("desk", desk_task).await;
     stop_registrar.cancel();
-    let _ = registrar_task.await;
+    stop_task("registrar", registrar_task).await;
     stop_transports.cancel();
     stop_admin.cancel();
-    let _ = admin_task.await;
+    stop_task("admin API", admin_task).await;
     stop_sla_clock.cancel();
     if let Some(task) = sla_clock {
-        let _ = task.await;
+        stop_task("SLA clock", task).await;
     }
     while transports.join_next().await.is_some() {}
     let left = store.shutdown(replayer, Duration::from_secs(5)).await;
@@ -476,5 +480,17 @@ async fn mirror_status(
             r = stats.changed() => if r.is_err() { return },
             r = settings.changed() => if r.is_err() { return },
         }
+    }
+}
+
+/// How long one task may take to stop at shutdown.
+const STOP_LIMIT: Duration = Duration::from_secs(3);
+
+/// Wait up to [`STOP_LIMIT`] for `task` to end after its stop signal, then
+/// abort it with a log line naming it.
+async fn stop_task<T>(name: &str, mut task: tokio::task::JoinHandle<T>) {
+    if tokio::time::timeout(STOP_LIMIT, &mut task).await.is_err() {
+        tracing::warn!(task = name, limit = ?STOP_LIMIT, "did not stop in time (a database call that does not return?); aborted");
+        task.abort();
     }
 }

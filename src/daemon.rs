@@ -300,11 +300,11 @@ async fn serve(
     ));
     // The SLA clock without calls (one daemon at a time per database).
     let stop_sla_clock = CancellationToken::new();
-    let sla_clock = config.sla_clock.enabled.then(|| {
+    let sla_clock = config.sla_scan.enabled.then(|| {
         crate::tickets::scan::spawn(
             database.pool.clone(),
             crate::tickets::scan::ScanRules::from_config(config),
-            config.sla_clock.scan_every.as_duration(),
+            config.sla_scan.scan_every.as_duration(),
             stop_sla_clock.clone(),
         )
     });

@@ -33,7 +33,7 @@ pub struct Config {
     pub report: ReportConfig,
     /// The SLA clock that runs without calls (breaches, escalation,
     /// progress updates).
-    pub sla_clock: SlaClockConfig,
+    pub sla_scan: SlaScanConfig,
     /// Problem categories the desk uses; the IVR menu maps keys to these.
     #[serde(rename = "category")]
     pub categories: Vec<CategoryConfig>,
@@ -673,10 +673,10 @@ impl Default for ReportConfig {
     }
 }
 
-/// `[sla_clock]`: the periodic scan of open tickets (one daemon at a time).
+/// `[sla_scan]`: the periodic scan of open tickets (one daemon at a time).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct SlaClockConfig {
+pub struct SlaScanConfig {
     pub enabled: bool,
     /// How often open tickets are scanned.
     pub scan_every: ConfigDuration,
@@ -687,7 +687,7 @@ pub struct SlaClockConfig {
     pub escalate: Option<Vec<EscalateRule>>,
 }
 
-impl Default for SlaClockConfig {
+impl Default for SlaScanConfig {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -709,7 +709,7 @@ pub struct EscalateRule {
     pub after: ConfigDuration,
 }
 
-impl SlaClockConfig {
+impl SlaScanConfig {
     /// The rules in force: written ones, or the standard's (by tier, so
     /// the urgent/important/general table keeps it).
     pub fn escalate_rules(&self, sla: &SlaConfig) -> Vec<EscalateRule> {

@@ -25,7 +25,7 @@ pub(super) fn validate(c: &Config) -> Problems {
         p.extend(hours);
     }
     report(c, &mut p);
-    sla_clock(c, &mut p);
+    sla_scan(c, &mut p);
     p
 }
 
@@ -554,24 +554,24 @@ fn report(c: &Config, p: &mut Problems) {
     }
 }
 
-fn sla_clock(c: &Config, p: &mut Problems) {
-    let s = &c.sla_clock;
+fn sla_scan(c: &Config, p: &mut Problems) {
+    let s = &c.sla_scan;
     let every = s.scan_every.as_duration();
     if every < Duration::from_secs(1) || every > Duration::from_secs(3600) {
         p.push((
-            "sla_clock.scan_every".into(),
+            "sla_scan.scan_every".into(),
             format!("is {}; use 1s to 1h (default 30s)", s.scan_every),
         ));
     }
     if s.progress_every.as_duration() < Duration::from_secs(60) {
         p.push((
-            "sla_clock.progress_every".into(),
+            "sla_scan.progress_every".into(),
             format!("is {}; use 1m or more (default 30m)", s.progress_every),
         ));
     }
     let names: Vec<&str> = c.sla.severities.iter().map(|s| s.name.as_str()).collect();
     for (i, rule) in s.escalate.iter().flatten().enumerate() {
-        let key = |k: &str| format!("sla_clock.escalate[{i}].{k}");
+        let key = |k: &str| format!("sla_scan.escalate[{i}].{k}");
         if !names.contains(&rule.severity.as_str()) {
             p.push((
                 key("severity"),

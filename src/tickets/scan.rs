@@ -56,9 +56,9 @@ pub struct ScanRules {
 impl ScanRules {
     pub fn from_config(c: &Config) -> Self {
         Self {
-            progress_every: c.sla_clock.progress_every.as_chrono(),
+            progress_every: c.sla_scan.progress_every.as_chrono(),
             escalations: c
-                .sla_clock
+                .sla_scan
                 .escalate_rules(&c.sla)
                 .into_iter()
                 .map(|r| Escalation {

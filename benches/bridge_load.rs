@@ -192,6 +192,7 @@ fn baseline(pairs: usize) -> (Arc<Mutex<StreamStats>>, Vec<tokio::task::JoinHand
         let to = b.local_addr().unwrap();
         let a = tokio::net::UdpSocket::from_std(a).unwrap();
         let b = tokio::net::UdpSocket::from_std(b).unwrap();
+        stamp::enable_arrival_times(&b).unwrap();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(20));
             let mut pkt = [0xFFu8; 12 + 160];
@@ -205,13 +206,8 @@ fn baseline(pairs: usize) -> (Arc<Mutex<StreamStats>>, Vec<tokio::task::JoinHand
         let total = total.clone();
         tasks.push(tokio::spawn(async move {
             let mut buf = [0u8; 512];
-            while let Ok(n) = b.recv(&mut buf).await {
-                if n > 12 {
-                    if let Some((sent, counter)) = stamp::read(&buf[12..n]) {
-                        let now = stamp::clock_ns();
-                        total.lock().unwrap().record(now, sent, counter);
-                    }
-                }
+            while let Ok((n, arrived)) = stamp::recv_timed(&b, &mut buf).await {
+                stamp::observe(&total, &buf[..n], arrived);
             }
         }));
     }
@@ -241,38 +237,47 @@ fn sample(bench: &Bench) -> Sample {
     }
 }
 
-fn latency_line(what: &str, s: &StreamStats) -> String {
-    let mut l = s.latencies_us.clone();
-    l.sort_unstable();
-    let q = |p: f64| -> f64 {
-        if l.is_empty() {
+/// Quantiles in ms of microsecond samples.
+struct Quantiles(Vec<u32>);
+
+impl Quantiles {
+    fn of(samples: &[u32]) -> Self {
+        let mut l = samples.to_vec();
+        l.sort_unstable();
+        Quantiles(l)
+    }
+
+    fn q(&self, p: f64) -> f64 {
+        if self.0.is_empty() {
             return 0.0;
         }
-        l[((l.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
-    };
+        self.0[((self.0.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
+            self.q(0.5),
+            self.q(0.99),
+            self.q(0.999),
+            self.q(1.0)
+        )
+    }
+}
+
+fn latency_line(what: &str, s: &StreamStats) -> String {
     let loss = if s.expected() == 0 {
         0.0
     } else {
         s.lost() as f64 * 100.0 / s.expected() as f64
     };
     format!(
-        "{what}: {} packets, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms; lost {} ({loss:.3} %)",
+        "{what}: {} packets, lost {} ({loss:.3} %)\n    at the receiving socket (kernel arrival stamp): {}\n    read by the receiving phone: {}",
         s.received,
-        q(0.5),
-        q(0.99),
-        q(0.999),
-        q(1.0),
-        s.lost()
+        s.lost(),
+        Quantiles::of(&s.wire_us).line(),
+        Quantiles::of(&s.latencies_us).line(),
     )
-}
-
-fn p(s: &StreamStats, q: f64) -> f64 {
-    let mut l = s.latencies_us.clone();
-    l.sort_unstable();
-    if l.is_empty() {
-        return 0.0;
-    }
-    l[((l.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0
 }
 
 fn loss_share(s: &StreamStats) -> f64 {
@@ -429,12 +434,17 @@ async fn main() {
         "  {}",
         latency_line("loopback baseline (same process, no relay)", &base)
     );
+    let (a, c, b) = (
+        Quantiles::of(&to_agent.wire_us),
+        Quantiles::of(&to_caller.wire_us),
+        Quantiles::of(&base.wire_us),
+    );
     println!(
-        "  relay latency added (phone to phone minus baseline at the same percentile): to agent p50 {:.3} ms p99 {:.3} ms; to caller p50 {:.3} ms p99 {:.3} ms",
-        p(&to_agent, 0.5) - p(&base, 0.5),
-        p(&to_agent, 0.99) - p(&base, 0.99),
-        p(&to_caller, 0.5) - p(&base, 0.5),
-        p(&to_caller, 0.99) - p(&base, 0.99),
+        "  relay latency added (send to kernel arrival, minus the direct loopback's at the same percentile): to agent p50 {:.3} ms p99 {:.3} ms; to caller p50 {:.3} ms p99 {:.3} ms",
+        a.q(0.5) - b.q(0.5),
+        a.q(0.99) - b.q(0.99),
+        c.q(0.5) - b.q(0.5),
+        c.q(0.99) - b.q(0.99),
     );
 
     // CPU: the window in which every call was bridged, if there was one;

@@ -107,7 +107,7 @@ pub async fn run(
         None
     };
     match crate::tickets::perms::data_dir(&dir, traverse) {
-        Ok(Some(old)) => tracing::warn!(dir = %dir.display(), old_mode = format!("{old:o}"),
+        Ok(Some(old)) => tracing::warn!(dir = %dir.display(), old_mode = %format!("{old:o}"),
             new_mode = if traverse.is_some() { "710" } else { "700" },
             "data directory was open to other users; tightened (it holds callers' personal data)"),
         Ok(None) => {}
@@ -294,7 +294,8 @@ async fn serve(
             )
             .with_hours(std::sync::Arc::new(
                 crate::hours::ServiceHours::from_config(&config.hours).unwrap_or_default(),
-            )),
+            ))
+            .with_report(crate::report::Settings::from_config(config)),
         stop_admin.clone(),
     ));
     // The SLA clock without calls (one daemon at a time per database).

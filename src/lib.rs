@@ -32,6 +32,9 @@
 //!   the sans-io interpreter run on each call (its queue phase: music,
 //!   announcements, the callback offer; [`ivr::announce`]), and the
 //!   reloadable registry.
+//! - [`report`]: the desk's key figures in SQL (`hotline report`,
+//!   `GET /api/report`) beside the standard's targets, and the
+//!   quality-control sample.
 //! - [`routing`]: the protocol-free routing core: the queue ordered by
 //!   SLA deadline, tiers and overflow, agent states and the strategy that
 //!   picks who rings, as a sans-io state machine driven with time.
@@ -50,6 +53,7 @@ pub mod daemon;
 pub mod hours;
 pub mod ivr;
 pub mod media;
+pub mod report;
 pub mod routing;
 pub mod shipped;
 pub mod sip;

@@ -183,3 +183,37 @@ async fn the_admin_api_shows_the_hours_in_force() {
     stop.cancel();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_ticket_keeps_the_business_hours_clock_its_deadlines_ran_on() {
+    let (pool, _) = common::shared().fresh_db().await;
+    let data = tempfile::tempdir().unwrap();
+    let (store, _replayer) = TicketStore::open(pool.clone(), data.path(), 20)
+        .await
+        .unwrap();
+    let config = parse_str(
+        "[hours]\nsla_clock = \"staffed\"\n[hours.tiers.L1]\nmon-fri = \"09:00-17:00\"\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap();
+    // Friday 16:00 UTC: a minor ticket's 2 h run on into Monday 10:00.
+    let friday: chrono::DateTime<Utc> = "2026-12-04T16:00:00Z".parse().unwrap();
+    let new = hotline::tickets::NewTicket {
+        call_id: "after-hours-1".into(),
+        caller_number: "5551234".into(),
+        caller_name: None,
+        caller_private: false,
+        customer_ref: None,
+        callback_number: None,
+        category: None,
+        severity: "minor".into(),
+        received_at: friday,
+        answered_at: Some(friday),
+        flow_version: None,
+    };
+    let policy = hotline::tickets::SlaPolicy::from_config(&config);
+    let number = store.create(new, &policy).await.unwrap().ticket.number;
+    let t = repo::by_number(&pool, number).await.unwrap().unwrap();
+    assert_eq!(t.sla_clock, hotline::config::SlaClock::Staffed);
+    assert_eq!(t.response_due_at.to_rfc3339(), "2026-12-07T10:00:00+00:00");
+}

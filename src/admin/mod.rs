@@ -7,6 +7,7 @@
 //! - [`api`]: the JSON routes. [`page`]: the HTML page.
 //! - [`agents`]: the roster's routes (`/api/agents...`), the CLI's
 //!   `agents` commands over HTTP.
+//! - [`report`]: the desk's key figures and the QC sample (`/api/report...`).
 //! - [`params`]: query parsing (every mistake a 400 naming the parameter).
 //! - [`error`]: [`AdminError`], the one mapping to HTTP status and JSON.
 //!
@@ -19,6 +20,7 @@ pub mod api;
 pub mod error;
 pub mod page;
 pub mod params;
+pub mod report;
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -101,6 +103,8 @@ pub struct AdminState {
     /// says otherwise.
     pub agents: AgentStore,
     pub agent_settings: AgentSettings,
+    /// The report's targets (`[report]`, `[answer]`, the SLA table).
+    pub report: crate::report::Settings,
     /// The service hours in force (`GET /api/hours`).
     pub hours: Arc<ServiceHours>,
 }
@@ -113,8 +117,15 @@ impl AdminState {
             status,
             agents,
             agent_settings: AgentSettings::default(),
+            report: crate::report::Settings::from_config(&Config::default()),
             hours: Arc::default(),
         }
+    }
+
+    /// Report with the configured targets rather than the standard's.
+    pub fn with_report(mut self, settings: crate::report::Settings) -> Self {
+        self.report = settings;
+        self
     }
 
     /// Show `hours` at `GET /api/hours`.
@@ -151,6 +162,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/tickets/{number}", get(api::show_ticket))
         .route("/api/tickets/{number}/status", post(api::change_status))
         .route("/api/calls", get(api::recent_calls))
+        .route("/api/report", get(report::figures))
+        .route("/api/report/sample", get(report::sample))
         .route("/api/hours", get(api::hours))
         .route("/api/agents", get(agents::list).post(agents::add))
         .route(

@@ -53,13 +53,24 @@ pub async fn follow<T, F, Fut>(
             }
         };
         loop {
+            // `try_recv`, not `recv`: `recv` reconnects by itself and
+            // silently skips what changed while the connection was gone
+            // (a database outage); a lost connection here reloads the
+            // roster on the new one instead.
             let note = tokio::select! {
                 _ = stop.cancelled() => return,
-                n = l.recv() => n,
+                n = l.try_recv() => n,
             };
-            if let Err(e) = note {
-                tracing::warn!(error = %e, "roster listener lost; reconnecting");
-                break;
+            match note {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::warn!("roster listener lost; reconnecting and reloading");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "roster listener lost; reconnecting");
+                    break;
+                }
             }
             // Changes come in bursts (a state change per call): let them
             // settle, then load once.

@@ -4,7 +4,11 @@
 //!
 //! It is driven by the call's session and knows no SIP: offers come in as
 //! SDP text, answers go out as SDP text, and the session puts them in
-//! whatever message the leg needs.
+//! whatever message the leg needs. What it is told of the signalling: the
+//! peer's signalling address and the remote-address policy
+//! ([`CallMedia::with_peer`]), and when the dialog is confirmed
+//! ([`CallMedia::confirm`], the ACK): see `media::session::peer` for what
+//! they decide.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -13,7 +17,9 @@ use tokio::sync::mpsc;
 
 use crate::media::ports::{PortAllocator, PortError, RtpPort};
 use crate::media::sdp::{self, LocalMedia, Negotiated, SdpError};
-use crate::media::session::{self as rtp, MediaCommand, MediaEvent, MediaHandle, SessionConfig};
+use crate::media::session::{
+    self as rtp, MediaCommand, MediaEvent, MediaHandle, PeerRules, RemotePolicy, SessionConfig,
+};
 
 /// One leg's media.
 pub struct CallMedia {
@@ -31,6 +37,9 @@ pub struct CallMedia {
     remote: Option<SocketAddr>,
     /// A codec change needs a new RTP session (see `renegotiate`).
     restart: bool,
+    /// Who the peer is besides its SDP, and whether the dialog is
+    /// confirmed.
+    peer: PeerRules,
     task: Option<tokio::task::JoinHandle<rtp::SessionReport>>,
 }
 
@@ -86,7 +95,29 @@ impl CallMedia {
             handle: None,
             remote: None,
             restart: false,
+            peer: PeerRules {
+                signalling: None,
+                policy: RemotePolicy::Any,
+                confirmed: false,
+            },
             task: None,
+        }
+    }
+
+    /// The peer's signalling comes from `signalling` (the INVITE's source,
+    /// the agent's registration's): its RTP may come from that IP too, and
+    /// `policy` says whether media may go to an SDP address elsewhere.
+    pub fn with_peer(mut self, signalling: IpAddr, policy: RemotePolicy) -> Self {
+        self.peer = PeerRules::new(signalling, policy, self.peer.confirmed);
+        self
+    }
+
+    /// The dialog is confirmed (the caller's ACK): the SDP address may be
+    /// sent to even before the caller's first packet.
+    pub async fn confirm(&mut self) {
+        if !self.peer.confirmed {
+            self.peer.confirmed = true;
+            self.send(MediaCommand::Confirmed).await;
         }
     }
 
@@ -94,7 +125,9 @@ impl CallMedia {
     /// ringing: a call we cannot take is refused at once.
     pub fn prepare(&mut self, offer: Option<&[u8]>) -> Result<(), PrepareError> {
         if let Some(offer) = offer {
-            self.negotiated = Some(sdp::negotiate(&String::from_utf8_lossy(offer))?);
+            let n = sdp::negotiate(&String::from_utf8_lossy(offer))?;
+            sdp::check_address(&n, true, self.peer.signalling)?;
+            self.negotiated = Some(n);
         }
         let port = self.ports.allocate()?;
         self.rtp_local = port.local_addr().ok();
@@ -129,9 +162,13 @@ impl CallMedia {
         }
     }
 
-    /// The answer in an ACK (after our offer): `false` if it is unusable.
+    /// The answer to our offer: in the caller's ACK, or in the agent's
+    /// 200 that we ACK. Either way the dialog is confirmed once it came.
     pub fn take_answer(&mut self, answer: &[u8]) -> Result<(), SdpError> {
-        self.negotiated = Some(sdp::negotiate(&String::from_utf8_lossy(answer))?);
+        let n = sdp::negotiate(&String::from_utf8_lossy(answer))?;
+        sdp::check_address(&n, false, self.peer.signalling)?;
+        self.negotiated = Some(n);
+        self.peer.confirmed = true;
         Ok(())
     }
 
@@ -143,8 +180,9 @@ impl CallMedia {
     /// A new offer mid-call (hold, resume, codec change): our answer, or
     /// the status to refuse it with while the old session stays.
     pub fn renegotiate(&mut self, offer: &[u8]) -> Result<String, OfferRefusal> {
-        let n =
-            sdp::negotiate(&String::from_utf8_lossy(offer)).map_err(|e| OfferRefusal::from(&e))?;
+        let n = sdp::negotiate(&String::from_utf8_lossy(offer))
+            .and_then(|n| sdp::check_address(&n, false, self.peer.signalling).map(|()| n))
+            .map_err(|e| OfferRefusal::from(&e))?;
         tracing::info!(direction = ?n.direction, codec = ?n.codec, "session modified");
         let format_changed = self.negotiated.as_ref().is_some_and(|old| {
             (old.codec, old.payload_type, old.telephone_event)
@@ -176,7 +214,7 @@ impl CallMedia {
             return Ok(None);
         };
         let config = SessionConfig::from_negotiated(neg, self.rtp_timeout);
-        let session = rtp::spawn(port, &config)?;
+        let session = rtp::spawn_with(port, &config, self.peer)?;
         self.remote = Some(config.remote);
         self.handle = Some(session.handle);
         self.task = Some(session.task);

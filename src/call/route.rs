@@ -14,7 +14,7 @@ pub enum RequestRoute {
     /// An INVITE without a To tag to `*50` .. `*53`: an agent changing
     /// their own state (digest-challenged like a PBX's feature codes).
     FeatureCode(FeatureCode),
-    /// A request inside a dialog (re-INVITE, BYE, INFO, UPDATE).
+    /// A request inside a dialog (re-INVITE, BYE, INFO, UPDATE, REFER).
     InDialog(Option<DialogId>),
     /// An agent's phone registering (RFC 3261 §10).
     Register,
@@ -40,7 +40,7 @@ pub fn classify(req: &Request) -> RequestRoute {
                 None => RequestRoute::NewCall,
             }
         }
-        Method::Invite | Method::Bye | Method::Info | Method::Update => {
+        Method::Invite | Method::Bye | Method::Info | Method::Update | Method::Refer => {
             RequestRoute::InDialog(DialogId::for_incoming(req))
         }
         Method::Register => RequestRoute::Register,
@@ -94,6 +94,10 @@ mod tests {
         ));
         assert!(matches!(
             classify(&request("BYE", "sip:hotline@127.0.0.1", true)),
+            RequestRoute::InDialog(Some(_))
+        ));
+        assert!(matches!(
+            classify(&request("REFER", "sip:hotline@127.0.0.1", true)),
             RequestRoute::InDialog(Some(_))
         ));
         assert_eq!(

@@ -20,7 +20,7 @@ use super::media::CallMedia;
 use super::{CallHandle, EndReason, ToDispatch};
 use crate::agents::{AgentId, Tier};
 use crate::media::ports::PortAllocator;
-use crate::media::session::MediaEvent;
+use crate::media::session::{MediaEvent, RemotePolicy};
 use crate::routing::io::{Input, LeaveReason, OfferFailure};
 use crate::routing::queue::QueueEntryId;
 use crate::sip::dialog::DialogId;
@@ -150,6 +150,11 @@ impl Routed {
         self.desk.report(input);
     }
 
+    /// The connected agent's leg (to answer its phone's requests).
+    pub fn agent_leg(&self) -> Option<&UacLeg> {
+        self.connected.as_ref().map(|c| &c.leg)
+    }
+
     /// The connected agent's media (to bridge, hold, stop).
     pub fn agent_media(&mut self) -> Option<&mut CallMedia> {
         self.connected.as_mut().map(|c| &mut c.media)
@@ -241,11 +246,14 @@ impl Routed {
         user: &str,
         contact: &super::registrar::Contact,
     ) -> bool {
+        // The agent's RTP may come from its registration's IP too; agents
+        // authenticated their REGISTER, so any SDP address is allowed.
         let mut media = CallMedia::new(
             self.ctx.ports.clone(),
             self.ctx.media_ip,
             self.ctx.rtp_timeout,
-        );
+        )
+        .with_peer(contact.source.ip(), RemotePolicy::Any);
         if let Err(e) = media.prepare(None) {
             tracing::warn!(error = %e, "no RTP port for an agent leg");
             return false;
@@ -416,6 +424,16 @@ impl Routed {
             self.desk.report(Input::CallEnded { agent: c.agent });
         }
         RoutedAction::AgentGone { cut }
+    }
+
+    /// The connected agent transferred the caller (REFER): their media
+    /// stops and routing's wrap-up begins as after a hang-up, but the leg
+    /// itself comes back, still up, for the NOTIFYs and the BYE.
+    pub async fn release_agent(&mut self) -> Option<UacLeg> {
+        let mut c = self.connected.take()?;
+        c.media.stop().await;
+        self.desk.report(Input::CallEnded { agent: c.agent });
+        Some(c.leg)
     }
 
     /// The caller's call is ending (hang-up, shutdown): stop every agent

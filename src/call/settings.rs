@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, RemoteAddress};
 use crate::hours::{DeskStaffing, ServiceHours};
 use crate::ivr::registry::LoadedFlow;
 use crate::ivr::Staffing;
+use crate::media::session::RemotePolicy;
 use crate::sip::message::Request;
 use crate::sip::transaction::Timers;
 use crate::sip::validate::Policy;
@@ -34,6 +35,9 @@ pub struct CallSettings {
     pub admission: super::admission::AdmissionSettings,
     pub drain_timeout: Duration,
     pub rtp_timeout: Duration,
+    /// `media.remote_address`: may media go to an SDP address off the
+    /// caller's signalling IP.
+    pub remote_address: RemotePolicy,
     /// The IVR flow and its prompts, as validated together at (re)load.
     pub flow: Arc<LoadedFlow>,
     /// The SLA table in force for tickets of calls started now.
@@ -89,6 +93,10 @@ impl CallSettings {
             admission: admission_settings(&c.admission),
             drain_timeout: c.sip.drain_timeout.as_duration(),
             rtp_timeout: c.media.rtp_timeout.as_duration(),
+            remote_address: match c.media.remote_address {
+                RemoteAddress::Any => RemotePolicy::Any,
+                RemoteAddress::SignallingSource => RemotePolicy::SignallingSource,
+            },
             flow,
             sla: Arc::new(SlaPolicy::from_config(c)),
             staffing: Arc::new(desk_staffing(c)),

@@ -30,20 +30,14 @@ pub(super) struct Heard {
 }
 
 pub(super) async fn rtp_reader(sock: Arc<UdpSocket>, heard: Arc<Heard>, epoch: Instant) {
+    let _ = stamp::enable_arrival_times(&sock);
     let mut buf = [0u8; 2048];
-    while let Ok((n, _)) = sock.recv_from(&mut buf).await {
+    while let Ok((n, arrived)) = stamp::recv_timed(&sock, &mut buf).await {
         heard.packets.fetch_add(1, Ordering::Relaxed);
         heard
             .last_ms
             .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-        if let Ok(p) = wire::parse(&buf[..n]) {
-            if let Some((sent, counter)) = stamp::read(p.payload) {
-                let now = stamp::clock_ns();
-                if let Ok(mut s) = heard.stamps.lock() {
-                    s.record(now, sent, counter);
-                }
-            }
-        }
+        stamp::observe(&heard.stamps, &buf[..n], arrived);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `hotline` command line: the argument types, the configuration the
 //! commands share, and the commands that are not a group of their own
 //! (`run`, `check-config`, `migrate`, `status`). One module per command
-//! group: [`tickets`], [`agents`]; [`status`] asks a running daemon;
+//! group: [`tickets`], [`agents`], [`report`]; [`status`] asks a running daemon;
 //! [`systemd`] tells systemd when we are ready. `main.rs` only parses and
 //! dispatches.
 //!
@@ -11,6 +11,7 @@
 
 pub mod agents;
 pub mod hours;
+pub mod report;
 pub mod status;
 pub mod systemd;
 pub mod tickets;
@@ -84,6 +85,8 @@ pub enum Command {
     /// The desk's agents: roster, passwords, tiers and states
     #[command(subcommand)]
     Agents(AgentsCommand),
+    /// The desk's key figures beside the standard's targets; `report sample` for quality control
+    Report(report::ReportArgs),
     /// Service hours: which tiers are staffed now and when that changes
     Hours {
         /// JSON for scripts
@@ -150,6 +153,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo => demo::run(config).await,
         Command::Tickets(cmd) => tickets::run(config, cmd).await,
         Command::Agents(cmd) => agents::run(config, cmd).await,
+        Command::Report(args) => report::run(config, args).await,
         Command::Hours { json } => hours::run(&config, json),
     }
 }

@@ -179,7 +179,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("3 ticket write(s) waiting"), "{text}");
-        assert!(text.contains("flow:     default-1+abcd"), "{text}");
+        assert!(text.contains("flow:     default-2+abcd"), "{text}");
         assert!(
             text.contains("agents:   3 (2 available, 1 on_call)"),
             "{text}"

@@ -170,6 +170,26 @@ pub struct MediaConfig {
     /// installed ones, file by file; relative to the configuration file's
     /// directory. Empty: only the standard layers (`crate::shipped`).
     pub prompts_dir: String,
+    /// Where media may go when the caller's SDP names another IP than the
+    /// one its INVITE came from.
+    pub remote_address: RemoteAddress,
+}
+
+/// `media.remote_address`. Either way RTP goes to an SDP address that has
+/// not sent us media only after the caller's ACK, and is accepted only from
+/// the SDP's or the signalling's IP (see `media::session::peer`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoteAddress {
+    /// Any address the SDP names: trunks whose media gateway is not their
+    /// signalling host, NAT'd phones (their RTP, from the signalling IP,
+    /// latches).
+    #[default]
+    Any,
+    /// Only the signalling source's IP: an SDP address elsewhere is never
+    /// sent to; media goes where the caller's packets from that IP come
+    /// from.
+    SignallingSource,
 }
 
 impl Default for MediaConfig {
@@ -179,6 +199,7 @@ impl Default for MediaConfig {
             address: String::new(),
             rtp_timeout: ConfigDuration(Duration::from_secs(30)),
             prompts_dir: String::new(),
+            remote_address: RemoteAddress::Any,
         }
     }
 }

@@ -579,3 +579,39 @@ kind = "hangup"
         }]
     );
 }
+
+/// Issue 14, item 13: a ticket journaled without its final number (a long
+/// database outage) is not read out as a number; the caller hears that
+/// the request is recorded and the desk will call back, then the promise.
+#[test]
+fn a_ticket_without_its_final_number_is_not_read_out() {
+    let mut c = Call::start(false);
+    c.done();
+    c.keys("1");
+    c.done();
+    c.done();
+    c.keys("2");
+    c.done();
+    c.keys("1");
+    c.input(IvrInput::TicketCreated {
+        number: TicketNumber(-3),
+        response_target: SECS(30 * 60),
+        tier: "L3".into(),
+        response_due_at: due(),
+    });
+    c.done();
+    c.keys("#");
+    c.done();
+    let out = c.input(IvrInput::RecordingDone {
+        path: "/var/lib/hotline/notes/call-1.wav".into(),
+        duration: SECS(2),
+    });
+    assert_eq!(out[0], play(&["en/ticket-recorded"], false));
+    assert_eq!(
+        c.done(),
+        [play(
+            &["en/callback-within", "en/number-30", "en/minutes"],
+            false
+        )]
+    );
+}

@@ -5,12 +5,21 @@
 //! call. A port is bound when allocated (the socket is the proof that it is
 //! free; a port some other program holds is skipped) and returned to the pool
 //! when the [`RtpPort`] is dropped, so a call that ends in any way gives its
-//! port back. Allocation is next-fit from a cursor so a just-released port is
-//! not reused at once (late packets of the old call would land in the new
-//! one). When every port is taken the error maps to SIP 503.
+//! port back. When every port is taken the error maps to SIP 503.
+//!
+//! Ports are drawn at random from the free ones, not in order: a port that
+//! can be guessed from the last call's invites a stranger to send RTP there
+//! before the caller does (issue 14, item 6). The free ports are a vector
+//! (pick an index at random, `swap_remove` it: O(1), and a port in use is
+//! never in it); a released port first waits in a FIFO quarantine of up to
+//! [`QUARANTINE`] ports (a quarter of the range at most) before it can be
+//! drawn again, so late packets of an old call do not land in the next one.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
+
+use rand::Rng;
 
 /// Why no port could be had.
 #[derive(Debug, thiserror::Error)]
@@ -30,16 +39,46 @@ impl PortError {
     }
 }
 
+/// Released ports wait here before being drawn again, at most.
+pub const QUARANTINE: usize = 64;
+
 #[derive(Debug)]
 struct Pool {
     first: u16,
-    /// `used[i]` is port `first + 2 i`.
-    used: Vec<bool>,
-    cursor: usize,
+    capacity: usize,
+    /// Indices `i` (port `first + 2 i`) that may be drawn.
+    free: Vec<u16>,
+    /// Released indices, oldest first, not yet back in `free`.
+    cooling: VecDeque<u16>,
+    /// How many indices `cooling` keeps before it returns the oldest.
+    quarantine: usize,
+}
+
+impl Pool {
+    /// A released (or unbindable) index goes to the back of the quarantine;
+    /// the oldest one beyond its length becomes drawable again.
+    fn release(&mut self, i: u16) {
+        self.cooling.push_back(i);
+        while self.cooling.len() > self.quarantine {
+            if let Some(old) = self.cooling.pop_front() {
+                self.free.push(old);
+            }
+        }
+    }
+
+    /// A random drawable index; the oldest quarantined one when the free
+    /// ports are all cooling (a full range reuses rather than refuses).
+    fn draw(&mut self) -> Option<u16> {
+        if self.free.is_empty() {
+            return self.cooling.pop_front();
+        }
+        let k = rand::thread_rng().gen_range(0..self.free.len());
+        Some(self.free.swap_remove(k))
+    }
 }
 
 /// Hands out RTP ports; cheap to clone (all clones share one pool). The lock
-/// is held only to flip a flag and bind a socket, never across an `.await`.
+/// is held only to draw an index and bind a socket, never across an `.await`.
 #[derive(Debug, Clone)]
 pub struct PortAllocator {
     ip: IpAddr,
@@ -54,70 +93,87 @@ impl PortAllocator {
             _ => return Err(PortError::EmptyRange { first, last }),
         };
         // Even ports whose RTCP neighbour is inside the range too.
-        let count = usize::from((last - start).div_ceil(2));
+        let count = (last - start).div_ceil(2);
         Ok(Self {
             ip,
             pool: Arc::new(Mutex::new(Pool {
                 first: start,
-                used: vec![false; count],
-                cursor: 0,
+                capacity: usize::from(count),
+                free: (0..count).collect(),
+                cooling: VecDeque::new(),
+                quarantine: (usize::from(count) / 4).min(QUARANTINE),
             })),
         })
     }
 
     /// How many ports the range holds.
     pub fn capacity(&self) -> usize {
-        self.lock().used.len()
+        self.lock().capacity
     }
 
     /// How many are allocated now.
     pub fn in_use(&self) -> usize {
-        self.lock().used.iter().filter(|u| **u).count()
+        let pool = self.lock();
+        pool.capacity - pool.free.len() - pool.cooling.len()
     }
 
-    /// Bind the next free even port. The socket is non-blocking: the media
-    /// session reads it on its own 20 ms tick.
+    /// Bind a random free even port. The socket is non-blocking: the media
+    /// session reads it on its own 20 ms tick. A port some other program
+    /// holds is put back (quarantined) and another drawn, a bounded number
+    /// of times.
     pub fn allocate(&self) -> Result<RtpPort, PortError> {
         let mut pool = self.lock();
-        let n = pool.used.len();
-        for _ in 0..n {
-            let i = pool.cursor;
-            pool.cursor = (i + 1) % n;
-            if pool.used[i] {
-                continue;
+        let n = pool.capacity;
+        let mut skipped = Vec::new();
+        let got = loop {
+            if skipped.len() >= n.min(MAX_TRIES) {
+                break None;
             }
-            let port = pool.first + 2 * i as u16;
-            let Ok(socket) = UdpSocket::bind(SocketAddr::new(self.ip, port)) else {
-                tracing::debug!(port, "RTP port held by another program; skipped");
-                continue;
-            };
-            socket
-                .set_nonblocking(true)
-                .map_err(|source| PortError::Socket { port, source })?;
-            pool.used[i] = true;
-            return Ok(RtpPort {
-                socket,
-                port,
-                index: i,
-                pool: Arc::clone(&self.pool),
-            });
+            let Some(i) = pool.draw() else { break None };
+            let port = pool.first + 2 * i;
+            match UdpSocket::bind(SocketAddr::new(self.ip, port)) {
+                Ok(socket) => break Some((i, port, socket)),
+                Err(_) => {
+                    tracing::debug!(port, "RTP port held by another program; skipped");
+                    skipped.push(i);
+                }
+            }
+        };
+        for i in skipped {
+            pool.release(i);
         }
-        Err(PortError::Exhausted(n))
+        let Some((i, port, socket)) = got else {
+            return Err(PortError::Exhausted(n));
+        };
+        if let Err(source) = socket.set_nonblocking(true) {
+            pool.release(i);
+            return Err(PortError::Socket { port, source });
+        }
+        Ok(RtpPort {
+            socket,
+            port,
+            index: i,
+            pool: Arc::clone(&self.pool),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
-        // A panic while holding the lock cannot leave the flags inconsistent
-        // (each change is a single store), so a poisoned lock is still usable.
+        // A panic while holding the lock cannot leave the pool inconsistent
+        // (each index is in exactly one place between statements that
+        // cannot panic), so a poisoned lock is still usable.
         self.pool.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// Binds tried per allocation before giving up (ports held by others).
+const MAX_TRIES: usize = 64;
 
 /// A bound RTP socket on a port of the range; dropping it frees the port.
 #[derive(Debug)]
 pub struct RtpPort {
     socket: UdpSocket,
     port: u16,
-    index: usize,
+    index: u16,
     pool: Arc<Mutex<Pool>>,
 }
 
@@ -139,9 +195,7 @@ impl RtpPort {
 impl Drop for RtpPort {
     fn drop(&mut self) {
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(u) = pool.used.get_mut(self.index) {
-            *u = false;
-        }
+        pool.release(self.index);
     }
 }
 
@@ -190,6 +244,48 @@ mod tests {
         let c = alloc.allocate().unwrap();
         assert_ne!(c.port(), a_port, "the port just freed is not reused first");
         assert_ne!(c.port(), b.port());
+    }
+
+    #[test]
+    fn ports_are_drawn_at_random_not_in_order_and_never_twice() {
+        let (first, last) = range(512);
+        let alloc = PortAllocator::new(LO, first, last).unwrap();
+        let held: Vec<RtpPort> = (0..24).map(|_| alloc.allocate().unwrap()).collect();
+        let ports: Vec<u16> = held.iter().map(RtpPort::port).collect();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            ports.len(),
+            "a port in use is never handed out"
+        );
+        // In order, 23 of the 23 steps would be +2; at random from 512
+        // ports, a step of +2 or -2 has a chance of 1 in 256.
+        let steps = ports
+            .windows(2)
+            .filter(|w| w[1].abs_diff(w[0]) == 2)
+            .count();
+        assert!(steps < 5, "consecutive ports: {ports:?}");
+        assert_eq!(alloc.in_use(), 24);
+    }
+
+    #[test]
+    fn a_full_range_reuses_quarantined_ports_rather_than_refusing() {
+        let (first, last) = range(8);
+        let alloc = PortAllocator::new(LO, first, last).unwrap();
+        let mut held: Vec<RtpPort> = std::iter::from_fn(|| alloc.allocate().ok()).collect();
+        let n = held.len();
+        // Two released ports sit in the quarantine (8 / 4): still drawable
+        // when nothing else is free.
+        held.truncate(n - 2);
+        assert_eq!(alloc.in_use(), n - 2);
+        let a = alloc
+            .allocate()
+            .expect("a quarantined port when none is free");
+        let b = alloc.allocate().expect("the second one");
+        assert_ne!(a.port(), b.port());
+        assert!(alloc.allocate().is_err());
     }
 
     #[test]

@@ -188,3 +188,20 @@ fn paths_that_cannot_be_written_give_typed_errors() {
         assert!(err.to_string().contains("No space left"), "{err}");
     }
 }
+
+#[test]
+fn voice_notes_are_readable_by_their_owner_only_even_over_an_old_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh.wav");
+    let old = dir.path().join("old.wav");
+    std::fs::write(&old, b"left over").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for path in [&fresh, &old] {
+        let mut rec = Recorder::create(path, Layout::Mono).unwrap();
+        rec.write_mono(&ramp(160)).unwrap();
+        rec.finish().unwrap();
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
+}

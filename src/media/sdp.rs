@@ -15,6 +15,18 @@
 //! used"), and the direction is mirrored so hold (sendonly/inactive,
 //! `c=0.0.0.0`) is answered correctly. Parsing never resolves names: a `c=`
 //! host that is not an IP literal makes that stream unusable, not a lookup.
+//!
+//! Addresses we will not send to (issue 14, item 7: an INVITE with a forged
+//! source must not turn hotline into a reflector): a multicast `c=` makes
+//! the stream unusable (warn-code 330, "Multicast not available", RFC 3261
+//! §20.43), so do the IPv4 broadcast and the rest of 0.0.0.0/8 (399: no
+//! warn-code of §20.43 names them; 304 and 305 are about media types and
+//! codecs, which are fine). `0.0.0.0` is hold: [`check_address`] accepts it
+//! in a re-offer, or in a first offer marked sendonly or inactive (RFC 3264
+//! §8.4), and refuses it in a first offer that expects our audio (488,
+//! 399: there is nowhere to play the greeting); a loopback `c=` from a peer
+//! that is not itself on loopback is refused too (it would aim our RTP at
+//! this host's own services).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -50,6 +62,14 @@ pub enum SdpError {
     NoCommonCodec(Vec<String>),
     #[error("HL-SDP-488 connection address {0:?} is not an IP address")]
     BadAddress(String),
+    #[error("HL-SDP-488 connection address {0} is multicast; we send RTP to one unicast address")]
+    Multicast(IpAddr),
+    #[error("HL-SDP-488 connection address {0} is a broadcast or reserved address, not a host")]
+    NotUnicast(IpAddr),
+    #[error("HL-SDP-488 connection address {0} (hold) in an offer that expects our audio; name the address to send to, or mark the stream sendonly or inactive")]
+    NoAddress(IpAddr),
+    #[error("HL-SDP-488 connection address {0} is loopback but the request came from {1}")]
+    Loopback(IpAddr, IpAddr),
 }
 
 impl SdpError {
@@ -79,6 +99,8 @@ impl SdpError {
             SdpError::UnsupportedTransport(_) => 302,
             SdpError::NoCommonCodec(_) => 305,
             SdpError::BadAddress(_) => 301,
+            SdpError::Multicast(_) => 330,
+            SdpError::NotUnicast(_) | SdpError::NoAddress(_) | SdpError::Loopback(..) => 399,
         }
     }
 
@@ -97,6 +119,14 @@ impl SdpError {
             }
             SdpError::BadAddress(a) => {
                 format!("Incompatible network address format: {a} is not an IP literal")
+            }
+            SdpError::Multicast(a) => format!("Multicast not available: {a}"),
+            SdpError::NotUnicast(a) => format!("Connection address {a} is not a unicast host"),
+            SdpError::NoAddress(a) => format!(
+                "Connection address {a} outside hold: name an address or use sendonly/inactive"
+            ),
+            SdpError::Loopback(a, _) => {
+                format!("Connection address {a} is loopback, the request is not")
             }
         };
         warning_value(self.warn_code(), &text)
@@ -178,6 +208,9 @@ pub struct Negotiated {
     pub remote_ptime_ms: Option<u32>,
     /// Our direction, as put in the answer.
     pub direction: Direction,
+    /// The direction the offer itself wrote (sendrecv when it wrote none),
+    /// before `c=0.0.0.0` is read as hold.
+    pub offer_direction: Direction,
     /// Index of the chosen m-line in the offer.
     mline: usize,
     /// Every m-line of the offer, so the answer mirrors them in order.
@@ -251,6 +284,7 @@ fn audio_choice(m: &Media, session_conn: Option<&str>) -> Result<Audio, SdpError
         .trim_matches(['[', ']'])
         .parse()
         .map_err(|_| SdpError::BadAddress(host.to_string()))?;
+    unicast_or_hold(ip)?;
     Ok(Audio {
         codec,
         payload_type,
@@ -303,9 +337,10 @@ pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
         }));
     };
     let ptime = parse::attr(&m.attrs, "ptime").or(parse::attr(&sd.attrs, "ptime"));
-    let mut direction = Direction::find(&m.attrs)
+    let offer_direction = Direction::find(&m.attrs)
         .or(Direction::find(&sd.attrs))
         .unwrap_or(Direction::SendRecv);
+    let mut direction = offer_direction;
     if audio.remote.ip().is_unspecified() && direction == Direction::SendRecv {
         direction = Direction::SendOnly; // RFC 2543 hold: c=0.0.0.0
     }
@@ -317,9 +352,51 @@ pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
         // `a=ptime:20` and the odd `a=ptime:20.0` alike.
         remote_ptime_ms: ptime.and_then(|p| p.trim().split('.').next()?.parse().ok()),
         direction: direction.reversed(),
+        offer_direction,
         mline,
         offered,
     })
+}
+
+/// A `c=` address we may send to, or `0.0.0.0`/`::` (hold, judged by
+/// [`check_address`]).
+fn unicast_or_hold(ip: IpAddr) -> Result<(), SdpError> {
+    let ip = ip.to_canonical();
+    if ip.is_multicast() {
+        return Err(SdpError::Multicast(ip));
+    }
+    let reserved = match ip {
+        IpAddr::V4(a) => a.is_broadcast() || (a.octets()[0] == 0 && !a.is_unspecified()),
+        IpAddr::V6(_) => false,
+    };
+    if reserved {
+        return Err(SdpError::NotUnicast(ip));
+    }
+    Ok(())
+}
+
+/// The checks of an offer's address that depend on the dialog: `initial`
+/// for the offer that opens the session (the first INVITE's), `signalling`
+/// the IP the request came from.
+pub fn check_address(
+    neg: &Negotiated,
+    initial: bool,
+    signalling: Option<IpAddr>,
+) -> Result<(), SdpError> {
+    let ip = neg.remote.ip().to_canonical();
+    let hold = matches!(
+        neg.offer_direction,
+        Direction::SendOnly | Direction::Inactive
+    );
+    if ip.is_unspecified() && initial && !hold {
+        return Err(SdpError::NoAddress(ip));
+    }
+    if let Some(sig) = signalling.map(|s| s.to_canonical()) {
+        if ip.is_loopback() && !sig.is_loopback() {
+            return Err(SdpError::Loopback(ip, sig));
+        }
+    }
+    Ok(())
 }
 
 fn session(local: &LocalMedia) -> SessionDescription {

@@ -397,3 +397,55 @@ fn avpf_is_answered_in_kind_and_an_unusable_first_stream_is_skipped() {
         (1, "192.0.2.8:10002".parse().unwrap())
     );
 }
+
+fn with_c(addr: &str) -> String {
+    BARESIP.replace("c=IN IP4 127.0.0.1", &format!("c=IN IP4 {addr}"))
+}
+
+#[test]
+fn multicast_and_broadcast_addresses_are_488_with_their_warning() {
+    for (addr, code) in [
+        ("224.0.0.1", 330),
+        ("239.255.255.250", 330),
+        ("255.255.255.255", 399),
+        ("0.1.2.3", 399),
+    ] {
+        let err = negotiate(&with_c(addr)).unwrap_err();
+        assert_eq!((err.sip_status(), err.warn_code()), (488, code), "{addr}");
+        assert!(err.warning().contains(addr), "{}", err.warning());
+    }
+    let v6 = BARESIP.replace("c=IN IP4 127.0.0.1", "c=IN IP6 ff0e::1");
+    assert!(matches!(negotiate(&v6), Err(SdpError::Multicast(_))));
+    let mapped = BARESIP.replace("c=IN IP4 127.0.0.1", "c=IN IP6 ::ffff:224.1.1.1");
+    assert!(matches!(negotiate(&mapped), Err(SdpError::Multicast(_))));
+}
+
+#[test]
+fn zero_address_is_hold_only() {
+    let sig = Some("127.0.0.1".parse().unwrap());
+    // A first offer expecting our audio, with nowhere to send it.
+    for dir in ["sendrecv", "recvonly"] {
+        let n = negotiate(&with_c("0.0.0.0").replace("a=sendrecv", &format!("a={dir}"))).unwrap();
+        let err = check_address(&n, true, sig).unwrap_err();
+        assert_eq!((err.sip_status(), err.warn_code()), (488, 399), "{dir}");
+    }
+    // RFC 3264 §8.4: fine in a re-offer, or marked sendonly/inactive.
+    let n = negotiate(&with_c("0.0.0.0")).unwrap();
+    assert!(check_address(&n, false, sig).is_ok());
+    for dir in ["sendonly", "inactive"] {
+        let n = negotiate(&with_c("0.0.0.0").replace("a=sendrecv", &format!("a={dir}"))).unwrap();
+        assert!(check_address(&n, true, sig).is_ok(), "{dir}");
+    }
+    let n = negotiate(BARESIP).unwrap();
+    assert!(check_address(&n, true, sig).is_ok());
+}
+
+#[test]
+fn loopback_media_only_for_a_peer_on_loopback() {
+    let n = negotiate(BARESIP).unwrap(); // c=127.0.0.1
+    assert!(check_address(&n, true, Some("127.0.0.1".parse().unwrap())).is_ok());
+    assert!(check_address(&n, true, Some("127.0.0.2".parse().unwrap())).is_ok());
+    let err = check_address(&n, true, Some("203.0.113.7".parse().unwrap())).unwrap_err();
+    assert!(matches!(err, SdpError::Loopback(..)), "{err:?}");
+    assert_eq!(err.sip_status(), 488);
+}

@@ -44,6 +44,9 @@ impl Default for Policy {
                 Method::Info,
                 Method::Update,
                 Method::Register,
+                // Blind transfer from an agent's phone (RFC 3515), inside
+                // its dialog only.
+                Method::Refer,
             ],
             supported: vec!["timer".into()],
             min_se: 90,
@@ -210,8 +213,9 @@ pub fn validate_request(
             return Err(ProtocolError::BadExtension(unknown));
         }
     }
+    // A REFER outside a dialog names no call to transfer: 481 like a BYE.
     let needs_dialog = match method {
-        Method::Bye | Method::Info | Method::Update => true,
+        Method::Bye | Method::Info | Method::Update | Method::Refer => true,
         Method::Invite => req.to().tag().is_some(),
         _ => false,
     };

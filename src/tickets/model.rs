@@ -7,6 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::config::SlaClock;
+
 /// The short number a caller hears and types back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -138,6 +140,9 @@ pub struct Ticket {
     /// Escalations by agents (keypad code or transfer to a tier).
     #[serde(default)]
     pub escalations: i32,
+    /// The clock the deadlines were computed on (`[hours] sla_clock`).
+    #[serde(default)]
+    pub sla_clock: SlaClock,
 }
 
 /// The longest Call-ID kept on a ticket (bytes, after escaping); a peer

@@ -8,6 +8,8 @@ use sqlx::postgres::types::PgInterval;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 
+use crate::config::SlaClock;
+
 use super::model::{
     delta, Assignment, RoutingEvent, Ticket, TicketEvent, TicketNumber, TicketStatus, TicketUpdate,
 };
@@ -51,9 +53,9 @@ pub async fn insert(pool: &PgPool, t: &Ticket) -> Result<Ticket, sqlx::Error> {
                 customer_ref, callback_number, category, severity, status, received_at,
                 answered_at, created_at, response_target, resolution_target, response_due_at,
                 resolution_due_at, first_response_at, resolved_at, assigned_agent, assigned_tier,
-                voice_note_path, recording_path, flow_version, call_key)
+                voice_note_path, recording_path, flow_version, call_key, sla_clock)
             VALUES (CASE WHEN $1 < 0 THEN nextval('ticket_number_seq') ELSE $1 END,
-                $2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$26)
+                $2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$26,$27)
             ON CONFLICT (call_key) DO NOTHING
             RETURNING number
         ), e AS (
@@ -89,6 +91,7 @@ pub async fn insert(pool: &PgPool, t: &Ticket) -> Result<Ticket, sqlx::Error> {
     .bind(&t.flow_version)
     .bind(detail)
     .bind(&key)
+    .bind(t.sla_clock.as_str())
     .fetch_optional(pool)
     .await?;
     match inserted {
@@ -384,7 +387,7 @@ const COLUMNS: &str = "number, call_id, caller_number, caller_name, caller_priva
     callback_number, category, severity, status, received_at, answered_at, created_at,
     response_target, resolution_target, response_due_at, resolution_due_at, first_response_at,
     resolved_at, assigned_agent, assigned_tier, voice_note_path, recording_path, flow_version,
-    queue_wait, callback_requested_at, escalations";
+    queue_wait, callback_requested_at, escalations, sla_clock";
 
 /// INTERVAL as written by us: days and microseconds, never months.
 fn interval(i: PgInterval) -> TimeDelta {
@@ -425,6 +428,10 @@ fn from_row(r: &PgRow) -> Result<Ticket, sqlx::Error> {
             .map(interval),
         callback_requested_at: r.try_get("callback_requested_at")?,
         escalations: r.try_get("escalations")?,
+        sla_clock: match r.try_get::<String, _>("sla_clock")?.as_str() {
+            "staffed" => SlaClock::Staffed,
+            _ => SlaClock::Always,
+        },
     })
 }
 

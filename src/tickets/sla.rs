@@ -3,7 +3,11 @@
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
-use crate::config::{Config, SeverityConfig};
+use std::sync::Arc;
+
+use crate::agents::Tier;
+use crate::config::{Config, SeverityConfig, SlaClock};
+use crate::hours::ServiceHours;
 
 use super::model::{NewTicket, Ticket, TicketNumber, TicketStatus};
 
@@ -22,6 +26,8 @@ pub struct SeverityLevel {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlaPolicy {
     levels: Vec<SeverityLevel>,
+    /// The service hours a "staffed" SLA clock counts; `None`: 7x24.
+    business_hours: Option<Arc<ServiceHours>>,
 }
 
 /// A severity the policy does not know.
@@ -31,7 +37,14 @@ pub struct UnknownSeverity(pub String, pub String);
 
 impl SlaPolicy {
     pub fn from_config(config: &Config) -> Self {
-        Self::from_rows(&config.sla.severities)
+        let mut policy = Self::from_rows(&config.sla.severities);
+        if config.hours.sla_clock == SlaClock::Staffed {
+            // Validation refused a schedule that does not parse.
+            if let Ok(hours) = ServiceHours::from_config(&config.hours) {
+                policy.business_hours = Some(Arc::new(hours));
+            }
+        }
+        policy
     }
 
     pub fn from_rows(rows: &[SeverityConfig]) -> Self {
@@ -46,7 +59,33 @@ impl SlaPolicy {
                 tier: r.tier.clone(),
             })
             .collect();
-        Self { levels }
+        Self {
+            levels,
+            business_hours: None,
+        }
+    }
+
+    /// The deadlines of a ticket of `level` received at `at`, and the
+    /// clock they ran on: with a "staffed" clock only the service hours of
+    /// the level's tier count (a tier that keeps no hours is staffed around
+    /// the clock); a tier that never opens again falls back to 7x24, so a
+    /// deadline is always given.
+    fn deadlines(
+        &self,
+        level: &SeverityLevel,
+        at: DateTime<Utc>,
+    ) -> (DateTime<Utc>, DateTime<Utc>, SlaClock) {
+        let staffed = self.business_hours.as_ref().and_then(|h| {
+            let tier = level.tier.parse::<Tier>().ok()?;
+            let response = h.add_staffed(tier, at, level.response)?;
+            let resolution = h.add_staffed(tier, at, level.resolution)?;
+            // Sub-second starts stay as PostgreSQL keeps them.
+            Some((response.trunc_subsecs(6), resolution.trunc_subsecs(6)))
+        });
+        match staffed {
+            Some((response, resolution)) => (response, resolution, SlaClock::Staffed),
+            None => (at + level.response, at + level.resolution, SlaClock::Always),
+        }
     }
 
     pub fn levels(&self) -> &[SeverityLevel] {
@@ -79,10 +118,12 @@ impl SlaPolicy {
         let answered_at = new.answered_at.map(|t| t.trunc_subsecs(6));
         // A clock step backwards must not give a ticket made before its call.
         let created_at = now.trunc_subsecs(6).max(received_at);
+        let (response_due_at, resolution_due_at, sla_clock) = self.deadlines(level, received_at);
         Ok(Ticket {
             number,
-            response_due_at: received_at + level.response,
-            resolution_due_at: received_at + level.resolution,
+            response_due_at,
+            resolution_due_at,
+            sla_clock,
             response_target: level.response,
             resolution_target: level.resolution,
             assigned_tier: level.tier.clone(),
@@ -171,5 +212,41 @@ mod tests {
         let early = DateTime::from_timestamp(1_600_000_000, 0).unwrap();
         let t = policy.ticket(TicketNumber(1), new("minor"), early).unwrap();
         assert_eq!(t.created_at, t.received_at);
+    }
+
+    #[test]
+    fn a_staffed_clock_counts_only_the_tiers_hours_and_says_so() {
+        let mut config = Config::default();
+        config.hours.sla_clock = SlaClock::Staffed;
+        config.hours.tiers.insert(
+            "L1".into(),
+            [("mon-fri".to_string(), "09:00-17:00".to_string())].into(),
+        );
+        let policy = SlaPolicy::from_config(&config);
+        // Friday 16:00 UTC: one staffed hour left this week.
+        let friday = DateTime::parse_from_rfc3339("2026-12-04T16:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut minor = new("minor");
+        minor.received_at = friday;
+        let t = policy.ticket(TicketNumber(1), minor, friday).unwrap();
+        assert_eq!(t.sla_clock, SlaClock::Staffed);
+        // 2 h response: Friday 16-17, then Monday 09-10.
+        assert_eq!(t.response_due_at.to_rfc3339(), "2026-12-07T10:00:00+00:00");
+        // 24 h resolution: 1 h Friday, 8 h each Mon, Tue, then 7 h Wed.
+        assert_eq!(
+            t.resolution_due_at.to_rfc3339(),
+            "2026-12-09T16:00:00+00:00"
+        );
+        // L3 keeps no hours: staffed around the clock, so 30 min is 30 min.
+        let mut critical = new("critical");
+        critical.received_at = friday;
+        let t = policy.ticket(TicketNumber(2), critical, friday).unwrap();
+        assert_eq!(t.response_due_at - friday, TimeDelta::minutes(30));
+        // The default clock says so too.
+        let t = SlaPolicy::from_config(&Config::default())
+            .ticket(TicketNumber(3), new("minor"), friday)
+            .unwrap();
+        assert_eq!(t.sla_clock, SlaClock::Always);
     }
 }

@@ -31,6 +31,8 @@ pub struct PjsuaRun<'a> {
     pub answer_after: f64,
     /// In answer mode, press these keys 2 s into the call.
     pub dtmf: Option<&'a str>,
+    /// In answer mode, blind-transfer (REFER) the call to this URI 2 s in.
+    pub transfer: Option<&'a str>,
     /// In answer mode, take this many calls one after the other.
     pub calls: u32,
 }
@@ -53,6 +55,7 @@ impl<'a> PjsuaRun<'a> {
             refuse_within: 0.0,
             answer_after: 0.0,
             dtmf: None,
+            transfer: None,
             calls: 1,
         }
     }
@@ -86,6 +89,9 @@ pub async fn run(args: &PjsuaRun<'_>, limit: Duration) -> Vec<Value> {
     }
     if let Some(keys) = args.dtmf {
         cmd.args(["--dtmf", keys]);
+    }
+    if let Some(to) = args.transfer {
+        cmd.args(["--transfer", to]);
     }
     if args.answer_after > 0.0 {
         cmd.args(["--answer-after", &args.answer_after.to_string()]);
@@ -122,6 +128,16 @@ pub fn reg_codes(events: &[Value]) -> Vec<i64> {
         .iter()
         .filter(|e| e["event"] == "reg")
         .filter_map(|e| e["code"].as_i64())
+        .collect()
+}
+
+/// The transfer statuses the script saw (the REFER's answer, then each
+/// NOTIFY's), as (code, final).
+pub fn transfer_statuses(events: &[Value]) -> Vec<(i64, bool)> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "xfer_status")
+        .filter_map(|e| Some((e["code"].as_i64()?, e["final"].as_bool()?)))
         .collect()
 }
 

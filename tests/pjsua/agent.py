@@ -77,6 +77,13 @@ class Call(pj.Call):
         self.state = ci.stateText
         emit(event="call", state=ci.stateText, code=ci.lastStatusCode)
 
+    def onCallTransferStatus(self, prm):
+        # The REFER's answer and every NOTIFY's sipfrag status line; keep
+        # the call (cont) so that whoever hangs up is the test's to see.
+        emit(event="xfer_status", code=prm.statusCode, reason=prm.reason,
+             final=prm.finalNotify)
+        prm.cont = True
+
     def onDtmfDigit(self, prm):
         # Keys the other side sent (RFC 4733 by default in pjsua2).
         emit(event="dtmf_heard", digit=prm.digit)
@@ -140,6 +147,8 @@ def main():
     ap.add_argument("--answer-after", type=float, default=0.0, help="ring this long before answering")
     ap.add_argument("--dtmf", help="keys the agent presses (RFC 4733) once the call is up")
     ap.add_argument("--dtmf-after", type=float, default=2.0)
+    ap.add_argument("--transfer", help="blind-transfer (REFER) the answered call to this URI")
+    ap.add_argument("--transfer-after", type=float, default=2.0)
     ap.add_argument("--calls", type=int, default=1, help="incoming calls to take, one after the other")
     args = ap.parse_args()
 
@@ -209,6 +218,11 @@ def main():
                 if c.state == "CONFIRMED":
                     c.dialDtmf(args.dtmf)
                     emit(event="dtmf", keys=args.dtmf)
+            if args.transfer and c.state == "CONFIRMED":
+                pump(ep, lambda: c.state == "DISCONNECTED", args.transfer_after)
+                if c.state == "CONFIRMED":
+                    c.xfer(args.transfer, pj.CallOpParam())
+                    emit(event="xfer", to=args.transfer)
             if args.talk > 0:
                 pump(ep, lambda: c.state == "DISCONNECTED", args.talk)
                 if c.state != "DISCONNECTED":

@@ -364,6 +364,11 @@ impl Desk {
                 expected_wait,
                 ..
             } => {
+                tracing::debug!(
+                    position,
+                    expected_wait_s = expected_wait.map(|w| w.as_secs()),
+                    "position announced"
+                );
                 self.tell(
                     entry,
                     ToCall::Announce {
@@ -372,7 +377,8 @@ impl Desk {
                     },
                 );
             }
-            Output::OfferCallback { entry, .. } => {
+            Output::OfferCallback { entry, ticket } => {
+                tracing::info!(%ticket, "callback offered to the waiting caller");
                 self.tell(entry, ToCall::OfferCallback);
             }
             Output::SlaAtRisk {

@@ -38,6 +38,13 @@ pub enum LegEvent {
         request: Box<Request>,
         offer: Option<Vec<u8>>,
     },
+    /// A REFER (RFC 3515) on an agent's leg: the session decides whether
+    /// to follow it and answers through the leg. The caller's leg refuses
+    /// REFER itself (callers do not transfer the desk).
+    Refer {
+        key: TransactionKey,
+        request: Box<Request>,
+    },
 }
 
 /// Answer the request of server transaction `key` (either leg's).

@@ -293,6 +293,10 @@ impl UacLeg {
                 request: Box::new(req),
                 offer: accepted.sdp,
             }),
+            Method::Refer => Some(LegEvent::Refer {
+                key,
+                request: Box::new(req),
+            }),
             _ => {
                 self.respond(key, Response::for_request(&req, 405, "Method Not Allowed"))
                     .await;
@@ -328,6 +332,50 @@ impl UacLeg {
             resp.body = sdp.into_bytes();
         }
         self.respond(key, resp).await;
+    }
+
+    /// Answer an in-dialog request of the phone's with `status` (our To
+    /// tag on it), and `headers`.
+    pub async fn reply(
+        &self,
+        key: TransactionKey,
+        req: &Request,
+        status: u16,
+        reason: &str,
+        headers: &[(&str, &str)],
+    ) {
+        let Some(dialog) = self.dialog.as_ref() else {
+            return;
+        };
+        let mut resp = Response::for_request_with_tag(req, status, reason, &dialog.id.local_tag);
+        for (n, v) in headers {
+            resp.headers.push(*n, *v);
+        }
+        self.respond(key, resp).await;
+    }
+
+    /// Tell the phone how its REFER is going (RFC 3515 §2.4.4): a NOTIFY
+    /// in this dialog with `Event: refer` and the status line as
+    /// `message/sipfrag`; `last` ends the implicit subscription.
+    pub async fn notify_refer(&mut self, sipfrag: Vec<u8>, last: bool) {
+        let state = if last {
+            "terminated;reason=noresource"
+        } else {
+            "active;expires=60"
+        };
+        let Some(dialog) = self.dialog.as_mut() else {
+            return;
+        };
+        let extra = [("Event", "refer"), ("Subscription-State", state)];
+        match dialog.request(
+            Method::Notify,
+            &self.local,
+            &extra,
+            Some(("message/sipfrag;version=2.0", sipfrag)),
+        ) {
+            Ok(notify) => self.send_request(notify).await,
+            Err(e) => tracing::warn!(error = %e, "NOTIFY for the transfer not built"),
+        }
     }
 
     async fn send_request(&self, request: Request) {

@@ -274,6 +274,19 @@ impl UasLeg {
                     offer: accepted.sdp,
                 })
             }
+            Method::Refer => {
+                // 403: understood, but a caller may not transfer the desk's
+                // call anywhere (see `session::refer::Refusal::FORBIDDEN`).
+                tracing::info!("REFER from the caller refused");
+                let resp = Response::for_request_with_tag(
+                    &req,
+                    403,
+                    "Forbidden (callers cannot transfer)",
+                    &self.local_tag,
+                );
+                self.respond(key, resp).await;
+                None
+            }
             other => {
                 tracing::debug!(method = %other, "unexpected in-dialog method");
                 self.respond(key, Response::for_request(&req, 405, "Method Not Allowed"))

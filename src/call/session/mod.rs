@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 mod feature;
+mod refer;
 mod routing;
+mod transfer;
 
 use crate::agents::FeatureCode;
 use crate::call::intake::{self as intake, CallIntake, IntakeOutput, IntakeServices};
@@ -96,6 +98,8 @@ struct Call {
     agent_keys: String,
     /// A freshly answered agent leg's media events, picked up by the loop.
     new_agent_events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
+    /// The agent's leg after a REFER, until its phone or we hang up.
+    transferor: Option<transfer::Transferor>,
     dispatch: mpsc::Sender<ToDispatch>,
     end: Option<EndReason>,
 }
@@ -119,7 +123,8 @@ pub async fn run(
                 setup.services.ports.clone(),
                 setup.settings.local_ip(&setup.invite),
                 setup.settings.rtp_timeout,
-            );
+            )
+            .with_peer(setup.source.ip(), setup.settings.remote_address);
             // The offer is the leg's no longer: the media checks it.
             let offer = setup.accepted.sdp.take();
             let mut call = Call {
@@ -136,6 +141,7 @@ pub async fn run(
                 new_agent_events: None,
                 agent_on_hold: false,
                 agent_keys: String::new(),
+                transferor: None,
                 dispatch: dispatch.clone(),
                 end: None,
             };
@@ -189,6 +195,7 @@ impl Call {
             let wake = [
                 (self.leg.state() == UasState::Ringing).then_some(answer_at),
                 self.leg.poll_timeout(),
+                self.agent_deadline(),
                 self.intake
                     .as_ref()
                     .and_then(CallIntake::poll_timeout)
@@ -285,7 +292,11 @@ impl Call {
     async fn on_leg(&mut self, ev: LegEvent) {
         match ev {
             LegEvent::Ended(reason) => self.end = Some(reason),
+            // The caller's leg answers REFER itself (403).
+            LegEvent::Refer { .. } => {}
             LegEvent::Acked { answer } => {
+                // Media may now go to an SDP address that sent nothing yet.
+                self.media.confirm().await;
                 // Late offer: the caller's answer comes in the ACK.
                 if let (None, Some(answer)) = (self.media.negotiated(), answer) {
                     match self.media.take_answer(&answer) {
@@ -355,6 +366,7 @@ impl Call {
         if let Some(reason) = self.leg.on_timeout(now).await {
             self.end = Some(reason);
         }
+        self.agent_timeout(now).await;
         let intake_due = self
             .intake
             .as_ref()

@@ -6,7 +6,7 @@
 use chrono::Utc;
 
 use super::Call;
-use crate::agents::Tier;
+use crate::agents::{AgentId, Tier};
 use crate::call::desk::{new_entry_id, ToCall};
 use crate::call::intake::QueueEvent;
 use crate::call::leg::LegEvent;
@@ -38,6 +38,13 @@ impl Call {
                 }
             }
             CallEvent::Routing(msg) => self.on_routing(*msg).await,
+            CallEvent::Request {
+                key,
+                request,
+                accepted,
+            } if self.is_transferor_dialog(&request) => {
+                self.on_transferor_request(key, *request, accepted).await
+            }
             CallEvent::Request {
                 key,
                 request,
@@ -251,6 +258,7 @@ impl Call {
                     self.media.send(cmd).await;
                 }
             }
+            LegEvent::Refer { key, request } => self.on_refer(key, *request).await,
             LegEvent::Acked { .. } => {}
         }
     }
@@ -285,9 +293,8 @@ impl Call {
         self.escalate(to).await;
     }
 
-    /// Send the caller to tier `to`: the agent's leg ends (wrap-up), the
-    /// caller hears that a specialist is being connected, the ticket's tier
-    /// follows, and the caller is queued again ahead of the SLA order.
+    /// Send the caller to tier `to` (the keypad's `*2` / `*3`): the agent's
+    /// leg ends (wrap-up), then [`Call::requeue`].
     async fn escalate(&mut self, to: Tier) {
         let Some(r) = self.routed.as_ref() else {
             return;
@@ -295,19 +302,35 @@ impl Call {
         let (Some(from), Some(by)) = (r.agent_tier(), r.agent_user()) else {
             return;
         };
+        self.stop_bridge().await;
+        if let Some(r) = self.routed.as_mut() {
+            r.agent_left(true).await;
+        }
+        self.requeue(from, to, by, None).await;
+    }
+
+    /// After the agent let go of the caller (escalation, transfer): the
+    /// caller hears that a specialist is being connected, the ticket's
+    /// tier follows (`escalated` event, from, to, by), and the caller is
+    /// queued again ahead of the SLA order, for tier `to` or offered to
+    /// `target` first. False if the desk did not take the caller (the flow
+    /// then says goodbye).
+    pub(super) async fn requeue(
+        &mut self,
+        from: Tier,
+        to: Tier,
+        by: String,
+        target: Option<AgentId>,
+    ) -> bool {
         let Some(req) = self
             .intake
             .as_ref()
             .and_then(|i| i.queue_request())
             .cloned()
         else {
-            return;
+            return false;
         };
-        tracing::info!(%from, %to, agent = %by, ticket = %req.ticket, "escalated by the agent");
-        self.stop_bridge().await;
-        if let Some(r) = self.routed.as_mut() {
-            r.agent_left(true).await;
-        }
+        tracing::info!(%from, %to, agent = %by, ticket = %req.ticket, target = ?target, "escalated by the agent");
         self.intake_input(IvrInput::Escalated {
             from: from.to_string(),
             to: to.to_string(),
@@ -315,7 +338,7 @@ impl Call {
         })
         .await;
         let Some(old) = self.routed.take() else {
-            return;
+            return false;
         };
         let id = new_entry_id();
         let entry = NewEntry {
@@ -329,15 +352,18 @@ impl Call {
             language: req.language.clone(),
             callback_requested: false,
         };
-        if old
-            .desk()
-            .escalate(entry, to, self.setup.handle.clone())
-            .is_err()
-        {
+        let call = self.setup.handle.clone();
+        let sent = match target {
+            Some(agent) => old.desk().transfer(entry, to, agent, call),
+            None => old.desk().escalate(entry, to, call),
+        };
+        if sent.is_err() {
             tracing::warn!("routing desk refused the escalated caller");
-            return self.intake_input(IvrInput::QueueUnavailable).await;
+            self.intake_input(IvrInput::QueueUnavailable).await;
+            return false;
         }
         self.routed = Some(old.requeue(id));
+        true
     }
 
     /// The agent's leg failed mid-call: the caller hears that the call was
@@ -366,6 +392,16 @@ impl Call {
         .await;
     }
 
+    /// The agent side's next deadline (the transferring leg's BYE).
+    pub(super) fn agent_deadline(&self) -> Option<std::time::Instant> {
+        self.transferor.as_ref().map(|t| t.poll_timeout())
+    }
+
+    /// The agent side's deadlines that passed at `now`.
+    pub(super) async fn agent_timeout(&mut self, now: std::time::Instant) {
+        self.transferor_timeout(now).await;
+    }
+
     pub(super) async fn stop_bridge(&mut self) {
         if let Some(b) = self.bridge.take() {
             let report = b.stop().await;
@@ -376,6 +412,7 @@ impl Call {
     /// The caller's call is ending: the agent legs end with it.
     pub(super) async fn finish_routing(&mut self) {
         self.stop_bridge().await;
+        self.finish_transfer().await;
         let reason = self.end.unwrap_or(EndReason::Shutdown);
         if let Some(r) = self.routed.as_mut() {
             r.finish(reason).await;

@@ -11,7 +11,6 @@ use tokio::task::JoinHandle;
 
 use crate::callgen::rtp::RtpOut;
 use crate::callgen::stamp::{self, StreamStats};
-use crate::media::rtp as wire;
 
 pub(super) struct CallMedia {
     out: RtpOut,
@@ -59,16 +58,9 @@ impl Drop for CallMedia {
 }
 
 async fn listen(sock: Arc<UdpSocket>, heard: Arc<Mutex<StreamStats>>) {
+    let _ = stamp::enable_arrival_times(&sock);
     let mut buf = [0u8; 2048];
-    while let Ok((n, _)) = sock.recv_from(&mut buf).await {
-        let Ok(p) = wire::parse(&buf[..n]) else {
-            continue;
-        };
-        if let Some((sent, counter)) = stamp::read(p.payload) {
-            let now = stamp::clock_ns();
-            if let Ok(mut h) = heard.lock() {
-                h.record(now, sent, counter);
-            }
-        }
+    while let Ok((n, arrived)) = stamp::recv_timed(&sock, &mut buf).await {
+        stamp::observe(&heard, &buf[..n], arrived);
     }
 }

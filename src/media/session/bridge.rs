@@ -383,7 +383,7 @@ pub(crate) async fn run_bridged(me: &mut Leg, adopt: Adopt) -> bool {
         }
     };
     let _ = ack.send(Ok(()));
-    tracing::info!(agent_rtp = %other.core.remote(), "media bridged");
+    tracing::info!(agent_rtp = ?other.core.remote(), "media bridged");
     me.core.set_bridged(true);
     other.core.set_bridged(true);
     let tap = recording.map(|t| StereoTap::start(t, me.events.clone()));
@@ -504,14 +504,18 @@ fn relay(
         let Some(packet) = core.handle_datagram(now, side, &buf[..n], src, caller, agent) else {
             continue;
         };
-        match to.port.socket().send_to(packet, to.core.remote()) {
+        // A packet is only mapped for a leg that may be sent to.
+        let Some(dest) = to.core.remote() else {
+            continue;
+        };
+        match to.port.socket().send_to(packet, dest) {
             Ok(_) => {
                 to.report.sent += 1;
                 core.record_latency(Instant::now().into_std().saturating_duration_since(now));
             }
             Err(e) => {
                 to.report.send_errors += 1;
-                tracing::debug!(error = %e, remote = %to.core.remote(), "RTP relay send failed");
+                tracing::debug!(error = %e, remote = %dest, "RTP relay send failed");
             }
         }
     }

@@ -8,6 +8,12 @@
 //! to the previous one but from another source within [`DUPLICATE_WINDOW`] is
 //! dropped. A digit stops the current prompt when that playback allowed
 //! barge-in.
+//!
+//! Nothing is sent while the leg has nowhere it may send to (see
+//! [`super::peer`]: before the ACK and before the peer's first packet, or
+//! with a strict remote-address policy): the sender is held like on hold,
+//! so a prompt starts when sending becomes allowed instead of playing to
+//! nobody.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,6 +22,7 @@ use crate::media::codec::Codec;
 use crate::media::dtmf::{DtmfDigit, DtmfSource};
 use crate::media::rtp::{RtpHeader, RtpPacket};
 
+use super::peer::PeerRules;
 use super::receiver::{ReceiveStats, RtpReceiver};
 use super::sender::{RtpSender, SenderIds};
 use super::{MediaCommand, MediaEvent, SessionConfig};
@@ -36,32 +43,45 @@ pub struct SessionCore {
     event_pt: Option<u8>,
     /// Bridged: SIP INFO digits are kept for the other leg.
     bridged: bool,
+    /// On hold (the offer said so, or `Hold`).
+    held: bool,
     keys_out: Option<DtmfDigit>,
 }
 
 impl SessionCore {
-    /// A session whose first packet slot is `now`, with random RTP ids.
+    /// A session whose first packet slot is `now`, with random RTP ids,
+    /// exchanging media with the SDP address only ([`PeerRules::sdp_only`]).
     pub fn new(config: &SessionConfig, now: Instant) -> Self {
-        Self::with_ids(config, now, SenderIds::random())
+        Self::with_rules(config, PeerRules::sdp_only(), now, SenderIds::random())
     }
 
     /// As [`SessionCore::new`] with chosen ids (tests).
     pub fn with_ids(config: &SessionConfig, now: Instant, ids: SenderIds) -> Self {
+        Self::with_rules(config, PeerRules::sdp_only(), now, ids)
+    }
+
+    /// A session whose peer is checked against `rules`.
+    pub fn with_rules(
+        config: &SessionConfig,
+        rules: PeerRules,
+        now: Instant,
+        ids: SenderIds,
+    ) -> Self {
         let mut receiver = RtpReceiver::new(
             config.codec,
             config.payload_type,
             config.telephone_event,
             config.remote,
+            rules,
             config.rtp_timeout,
             now,
         );
         let mut sender = RtpSender::new(config.codec, config.payload_type, ids, now);
         sender.set_event_pt(config.telephone_event);
         if config.start_on_hold {
-            sender.set_muted(true);
             receiver.set_held(true, now);
         }
-        Self {
+        let mut core = Self {
             sender,
             receiver,
             events: Vec::with_capacity(4),
@@ -71,8 +91,17 @@ impl SessionCore {
             payload_type: config.payload_type,
             event_pt: config.telephone_event,
             bridged: false,
+            held: config.start_on_hold,
             keys_out: None,
-        }
+        };
+        core.gate();
+        core
+    }
+
+    /// Hold the sender while on hold or while there is nowhere to send.
+    fn gate(&mut self) {
+        let closed = self.held || self.receiver.target().is_none();
+        self.sender.set_muted(closed);
     }
 
     pub fn codec(&self) -> Codec {
@@ -132,6 +161,7 @@ impl SessionCore {
             .receiver
             .handle_datagram(now, bytes, src, &mut self.events);
         self.digits(now);
+        self.gate();
         got
     }
 
@@ -144,12 +174,13 @@ impl SessionCore {
                 self.sender.stop();
             }
             MediaCommand::SetRemote(addr) => self.receiver.set_remote(addr),
+            MediaCommand::Confirmed => self.receiver.confirm(),
             MediaCommand::Hold => {
-                self.sender.set_muted(true);
+                self.held = true;
                 self.receiver.set_held(true, now);
             }
             MediaCommand::Resume => {
-                self.sender.set_muted(false);
+                self.held = false;
                 self.receiver.set_held(false, now);
             }
             MediaCommand::StartRecording(path) => {
@@ -165,6 +196,7 @@ impl SessionCore {
                 self.closed = true;
             }
         }
+        self.gate();
         self.collect();
     }
 
@@ -172,6 +204,7 @@ impl SessionCore {
         self.receiver
             .handle_datagram(now, bytes, src, &mut self.events);
         self.digits(now);
+        self.gate();
     }
 
     /// The next instant something is due: a packet slot (every 20 ms, which
@@ -188,7 +221,8 @@ impl SessionCore {
     }
 
     /// The next packet due by `now`: its deadline; the bytes are in
-    /// [`Self::packet`] and go to [`Self::remote`]. Call until `None`.
+    /// [`Self::packet`] and go to [`Self::remote`] (which is `Some` whenever
+    /// a packet is produced). Call until `None`.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Instant> {
         while self.sender.poll_timeout() <= now {
             let due = self.sender.handle_timeout(now);
@@ -204,8 +238,14 @@ impl SessionCore {
         self.sender.packet()
     }
 
-    pub fn remote(&self) -> SocketAddr {
-        self.receiver.remote()
+    /// Where this leg's packets go now; `None` while nothing may be sent.
+    pub fn remote(&self) -> Option<SocketAddr> {
+        self.receiver.target()
+    }
+
+    /// The peer's latched address, if any packet latched yet.
+    pub fn latched(&self) -> Option<SocketAddr> {
+        self.receiver.peer().latched()
     }
 
     /// Events produced so far, oldest first.

@@ -23,6 +23,7 @@
 mod bridge;
 mod core;
 mod peak;
+pub mod peer;
 mod receiver;
 mod sender;
 mod stats;
@@ -42,6 +43,7 @@ pub use self::bridge::{bridge, BridgeCore, BridgeHandle, BridgeReport};
 pub use self::bridge::{bridge_to, BridgeEnd};
 pub use self::core::{SessionCore, DUPLICATE_WINDOW};
 pub use peak::{note_lateness, take_peak_lateness};
+pub use peer::{PeerRules, RemotePolicy};
 pub use receiver::{ReceiveStats, RtpReceiver};
 pub use sender::{RtpSender, SenderIds, MAX_CATCH_UP, TICK};
 pub use stats::Lateness;
@@ -71,7 +73,8 @@ pub struct SessionConfig {
     /// The caller's telephone-event payload type; `None` turns on in-band
     /// detection.
     pub telephone_event: Option<u8>,
-    /// The SDP address, used until symmetric RTP latches.
+    /// The SDP address, used until symmetric RTP latches (see [`peer`] for
+    /// when it is used at all).
     pub remote: SocketAddr,
     pub rtp_timeout: Duration,
     /// Start as on hold (the offer was not sendrecv).
@@ -111,6 +114,9 @@ pub enum MediaCommand {
     StopPlayback,
     /// A re-INVITE changed the caller's media address.
     SetRemote(SocketAddr),
+    /// The dialog is confirmed (the caller's ACK): the SDP address may be
+    /// sent to before the caller's first packet (see [`peer`]).
+    Confirmed,
     /// Stop sending and stop the RTP timeout (the caller put us on hold).
     Hold,
     Resume,
@@ -231,11 +237,11 @@ impl Leg {
     /// Send every packet due on this leg's own clock.
     fn transmit(&mut self, now: std::time::Instant) {
         while let Some(due) = self.core.poll_transmit(now) {
-            match self
-                .port
-                .socket()
-                .send_to(self.core.packet(), self.core.remote())
-            {
+            // The core produces no packet while it has nowhere to send.
+            let Some(to) = self.core.remote() else {
+                continue;
+            };
+            match self.port.socket().send_to(self.core.packet(), to) {
                 Ok(_) => {
                     self.report.sent += 1;
                     let left = Instant::now().into_std();
@@ -245,7 +251,7 @@ impl Leg {
                 }
                 Err(e) => {
                     self.report.send_errors += 1;
-                    tracing::debug!(error = %e, remote = %self.core.remote(), "RTP send failed");
+                    tracing::debug!(error = %e, remote = %to, "RTP send failed");
                 }
             }
         }
@@ -256,6 +262,9 @@ impl Leg {
 #[derive(Debug, Clone, Default)]
 pub struct SessionReport {
     pub sent: u64,
+    /// Datagrams queued on the port before the session started (while
+    /// ringing, when no peer of ours knew the port): discarded unread.
+    pub stale: u64,
     pub send_errors: u64,
     pub lateness: Lateness,
     pub received: ReceiveStats,
@@ -269,12 +278,37 @@ pub struct MediaSession {
     pub task: JoinHandle<SessionReport>,
 }
 
-/// Start the media of one call on `port` (from the [`super::ports::PortAllocator`]).
-/// Must be called inside a tokio runtime; the task runs in the current
-/// tracing span, so its logs carry the call's fields.
+/// Start the media of one call on `port` (from the [`super::ports::PortAllocator`]),
+/// exchanging media with the SDP address's host only
+/// ([`PeerRules::sdp_only`]). Must be called inside a tokio runtime; the
+/// task runs in the current tracing span, so its logs carry the call's
+/// fields.
 pub fn spawn(port: RtpPort, config: &SessionConfig) -> std::io::Result<MediaSession> {
+    spawn_with(port, config, PeerRules::sdp_only())
+}
+
+/// As [`spawn`], the peer checked against `rules` (a call's leg: its
+/// signalling source, the remote-address policy, whether the dialog is
+/// confirmed yet).
+pub fn spawn_with(
+    port: RtpPort,
+    config: &SessionConfig,
+    rules: PeerRules,
+) -> std::io::Result<MediaSession> {
     let local = port.local_addr()?;
-    let core = SessionCore::new(config, Instant::now().into_std());
+    let stale = discard_queued(&port);
+    if stale > 0 {
+        tracing::info!(
+            stale,
+            "datagrams sent to the RTP port before the call's media began: discarded"
+        );
+    }
+    let core = SessionCore::with_rules(
+        config,
+        rules,
+        Instant::now().into_std(),
+        sender::SenderIds::random(),
+    );
     let (tx, cmds) = mpsc::channel(COMMAND_QUEUE);
     // Unbounded: events are a few per call-minute and must not be lost
     // (a dropped PlaybackDone would stall the IVR).
@@ -284,7 +318,10 @@ pub fn spawn(port: RtpPort, config: &SessionConfig) -> std::io::Result<MediaSess
         core,
         cmds,
         events: events_tx,
-        report: SessionReport::default(),
+        report: SessionReport {
+            stale,
+            ..SessionReport::default()
+        },
     };
     let task = tokio::spawn(run(leg).in_current_span());
     Ok(MediaSession {
@@ -292,6 +329,19 @@ pub fn spawn(port: RtpPort, config: &SessionConfig) -> std::io::Result<MediaSess
         events,
         task,
     })
+}
+
+/// Read and drop what the port holds: nobody entitled to send media there
+/// knew the port before the session started (the caller learns it from our
+/// 200; what came while ringing is a stranger's, or stale). Bounded, so a
+/// flood cannot hold the caller's task.
+fn discard_queued(port: &RtpPort) -> u64 {
+    let mut buf = [0u8; MAX_PACKET];
+    let mut n = 0;
+    while n < 4096 && port.socket().recv_from(&mut buf).is_ok() {
+        n += 1;
+    }
+    n
 }
 
 /// The session task: alone, lent to a bridge, or running a bridge.
@@ -386,3 +436,7 @@ mod core_tests;
 #[cfg(test)]
 #[path = "bridge_tests.rs"]
 mod bridge_tests;
+
+#[cfg(test)]
+#[path = "guard_tests.rs"]
+mod guard_tests;

@@ -3,10 +3,11 @@
 //!
 //! Symmetric RTP: phones behind NAT send from an address other than the one
 //! in their SDP, and only packets sent back to that address get through. The
-//! first valid RTP packet of the negotiated payload types fixes ("latches")
-//! where we send; after that packets from other addresses are dropped, so a
-//! stranger cannot inject audio or key presses. A re-INVITE (`SetRemote`)
-//! unlatches.
+//! first valid RTP packet of the negotiated payload types from an address
+//! the call names fixes ("latches") where we send; packets from anywhere
+//! else are dropped and counted, so a stranger cannot inject audio or key
+//! presses ([`PeerGuard`] has the rules). A re-INVITE naming a new address
+//! (`SetRemote`) unlatches.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use crate::media::dtmf::DtmfDigit;
 use crate::media::record::{Layout, Recorder};
 use crate::media::rtp::{self, RtpPacket, COMFORT_NOISE_PT, SAMPLES_PER_PACKET};
 
+use super::peer::{PeerGuard, PeerRules};
 use super::MediaEvent;
 
 const FRAME: usize = SAMPLES_PER_PACKET as usize;
@@ -29,7 +31,8 @@ const FRAME: usize = SAMPLES_PER_PACKET as usize;
 pub struct ReceiveStats {
     pub packets: u64,
     pub malformed: u64,
-    /// From an address other than the latched one.
+    /// From an address the call does not name (before the latch), or
+    /// other than the latched one (after it): dropped.
     pub foreign: u64,
     /// Payload types that are neither the codec nor telephone-event.
     pub other_pt: u64,
@@ -40,8 +43,7 @@ pub struct RtpReceiver {
     codec: Codec,
     payload_type: u8,
     event_pt: Option<u8>,
-    remote: SocketAddr,
-    latched: bool,
+    peer: PeerGuard,
     timeout: Duration,
     last_rx: Instant,
     timed_out: bool,
@@ -59,8 +61,7 @@ impl std::fmt::Debug for RtpReceiver {
     // By hand: the recorder holds a file writer without `Debug`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RtpReceiver")
-            .field("remote", &self.remote)
-            .field("latched", &self.latched)
+            .field("peer", &self.peer)
             .field("held", &self.held)
             .field("recording", &self.recorder.is_some())
             .field("stats", &self.stats)
@@ -74,6 +75,7 @@ impl RtpReceiver {
         payload_type: u8,
         event_pt: Option<u8>,
         remote: SocketAddr,
+        rules: PeerRules,
         timeout: Duration,
         now: Instant,
     ) -> Self {
@@ -81,8 +83,7 @@ impl RtpReceiver {
             codec,
             payload_type,
             event_pt,
-            remote,
-            latched: false,
+            peer: PeerGuard::new(remote, rules),
             timeout,
             last_rx: now,
             timed_out: false,
@@ -99,19 +100,29 @@ impl RtpReceiver {
         }
     }
 
-    /// Where to send: the latched source, or the SDP address until then.
-    pub fn remote(&self) -> SocketAddr {
-        self.remote
+    /// Where to send: the latched source, else the SDP address once the
+    /// rules allow it; `None`: nowhere yet.
+    pub fn target(&self) -> Option<SocketAddr> {
+        self.peer.target()
+    }
+
+    pub fn peer(&self) -> &PeerGuard {
+        &self.peer
+    }
+
+    /// The dialog is confirmed (ACK): the SDP address may be sent to.
+    pub fn confirm(&mut self) {
+        self.peer.confirm();
     }
 
     pub fn stats(&self) -> ReceiveStats {
         self.stats
     }
 
-    /// A re-INVITE moved the caller's media: send there and latch afresh.
+    /// A re-INVITE moved the caller's media: expect it there and latch
+    /// afresh.
     pub fn set_remote(&mut self, remote: SocketAddr) {
-        self.remote = remote;
-        self.latched = false;
+        self.peer.set_sdp(remote);
     }
 
     /// On hold the caller may send nothing, so the RTP timeout is off; on
@@ -158,8 +169,12 @@ impl RtpReceiver {
                 return None;
             }
         };
-        if self.latched && src != self.remote {
+        if !self.peer.admits(src) {
             self.stats.foreign += 1;
+            if self.stats.foreign == 1 {
+                tracing::info!(%src, sdp = %self.peer.sdp(), latched = ?self.peer.latched(),
+                    "RTP from an address the call does not name: dropped (counted from now on)");
+            }
             return None;
         }
         let pt = packet.header.payload_type;
@@ -170,12 +185,8 @@ impl RtpReceiver {
             }
             return None;
         }
-        if !self.latched {
-            if src != self.remote {
-                tracing::info!(sdp = %self.remote, actual = %src, "symmetric RTP: sending to the packets' source");
-            }
-            self.remote = src;
-            self.latched = true;
+        if self.peer.latch(src) && src != self.peer.sdp() {
+            tracing::info!(sdp = %self.peer.sdp(), actual = %src, "symmetric RTP: sending to the packets' source");
         }
         self.stats.packets += 1;
         self.last_rx = now;

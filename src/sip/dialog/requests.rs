@@ -88,8 +88,9 @@ impl Dialog {
         self.request(Method::Info, local, &[], Some((content_type, body)))
     }
 
-    /// Any other in-dialog request with the next CSeq. INVITE and UPDATE
-    /// get our Contact (target refresh); `extra` headers go after ours.
+    /// Any other in-dialog request with the next CSeq. INVITE, UPDATE and
+    /// NOTIFY get our Contact (target refresh; RFC 6665 §4.1.2.2 makes a
+    /// NOTIFY carry one); `extra` headers go after ours.
     pub fn request(
         &mut self,
         method: Method,
@@ -98,7 +99,8 @@ impl Dialog {
         body: Body<'_>,
     ) -> Result<Request, ProtocolError> {
         let seq = self.next_cseq();
-        let contact = matches!(method, Method::Invite | Method::Update).then(|| local.contact());
+        let contact = matches!(method, Method::Invite | Method::Update | Method::Notify)
+            .then(|| local.contact());
         let (t, s) = (local.transport.as_str(), local.sent_by.as_str());
         self.build(method, seq, t, s, contact, extra, body)
     }

@@ -276,3 +276,37 @@ fn requests_from_the_agent_match_and_start_the_remote_sequence() {
         "sip:agent@203.0.113.9:5070"
     );
 }
+
+#[test]
+fn a_notify_about_a_refer_carries_contact_event_state_and_sipfrag() {
+    let mut d = Dialog::new_uac(&our_invite(), &ok("")).unwrap();
+    let extra = [
+        ("Event", "refer"),
+        ("Subscription-State", "terminated;reason=noresource"),
+    ];
+    let n = wire(
+        &d.request(
+            Method::Notify,
+            &local(),
+            &extra,
+            Some((
+                "message/sipfrag;version=2.0",
+                b"SIP/2.0 200 OK\r\n".to_vec(),
+            )),
+        )
+        .unwrap(),
+    );
+    assert_eq!((n.method(), n.cseq().seq), (&Method::Notify, 8));
+    assert_eq!(
+        n.headers().get("Contact"),
+        Some("<sip:hotline@192.0.2.1:5060>"),
+        "RFC 6665 §4.1.2.2: a NOTIFY carries Contact"
+    );
+    assert_eq!(n.headers().get("Event"), Some("refer"));
+    assert_eq!(
+        n.headers().get("Subscription-State"),
+        Some("terminated;reason=noresource")
+    );
+    assert_eq!(n.content_type().as_deref(), Some("message/sipfrag"));
+    assert_eq!(n.body(), b"SIP/2.0 200 OK\r\n");
+}

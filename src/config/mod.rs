@@ -9,6 +9,7 @@ mod admission;
 mod duration;
 mod hours;
 mod load;
+mod report;
 mod types;
 mod validate;
 
@@ -19,6 +20,7 @@ pub use admission::AdmissionConfig;
 pub use duration::ConfigDuration;
 pub use hours::{HoursConfig, SlaClock};
 pub use load::{load, parse_str, resolve_data_dir};
+pub use report::{EscalateRule, ReportConfig, SlaScanConfig};
 pub use types::*;
 
 /// One thing wrong with a configuration file.

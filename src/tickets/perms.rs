@@ -7,10 +7,18 @@ use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-/// Create `dir` (and parents) if missing, and make it mode 0700.
+/// Create `dir` (and parents) if missing, and make it mode 0700. A
+/// directory whose group may only pass through (0710: the data directory
+/// when root runs the embedded cluster, whose server must reach `<dir>/pg`)
+/// keeps that, and loses everything else.
 pub fn private_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+    let mode = fs::metadata(dir)?.permissions().mode() & 0o7777;
+    let wanted = if mode & 0o077 == 0o010 { 0o710 } else { 0o700 };
+    if mode == wanted {
+        return Ok(());
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(wanted))
 }
 
 /// Make an existing file mode 0600.
